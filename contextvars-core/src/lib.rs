@@ -1,0 +1,28 @@
+//! The runtime of [`contextvars`](https://docs.rs/contextvars): context variables with
+//! Python's semantics (PEP 567).
+//!
+//! Depend on the `contextvars` facade crate, which re-exports this one together with the
+//! `#[context_var]` macro and documents the whole model. The pieces:
+//!
+//! - [`ContextVar`]: `get`, `try_get`, `get_or`, borrowing `with`, `set` returning a [`Token`],
+//!   `reset(token)`, and the scoped forms `set_guard` and `scope`.
+//! - [`Context`]: an O(1) snapshot ([`copy_context`], `clone`) that code runs in
+//!   ([`Context::run`]), readable as a mapping.
+//! - [`thread::spawn`]: a thread that starts in a copy of the caller's context.
+//! - [`registry`]: every variable declared with `#[context_var]`, by module.
+
+mod context;
+mod current;
+mod error;
+mod map;
+pub mod registry;
+pub mod thread;
+mod var;
+
+pub use context::{Context, Iter, VarInfo, copy_context};
+pub use error::{LookupError, ResetError, ResetErrorKind};
+pub use registry::{VarSet, reset_all};
+pub use var::{ContextVar, SetGuard, Token};
+
+#[doc(hidden)]
+pub mod __private;

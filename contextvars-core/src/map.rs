@@ -1,0 +1,427 @@
+//! The persistent map that holds a context's bindings.
+//!
+//! A context is a mutable cell around an immutable-when-shared hash array mapped trie (HAMT),
+//! the structure CPython's `Python/hamt.c` uses for the same job. This one is simpler because of
+//! what its keys are.
+//!
+//! **Keys.** Every variable gets a 64-bit key the first time it is used: a global counter passed
+//! through a bijective mixer (see [`crate::current::next_var_key`]). Two variables therefore
+//! never share a key, and the key is already uniformly spread, so it is its own hash: no hashing
+//! on lookup and no collision nodes. Zero is reserved for "no key yet".
+//!
+//! **Nodes.** One kind only: a bitmap node. Level `d` looks at key bits `5d .. 5d+5` (the last
+//! level, `d = 12`, has the top four bits), so the trie is at most 13 levels deep and in practice
+//! `log32(n)`: one level below 32 variables, three at 100,000. A node holds a 32-bit bitmap of
+//! the occupied positions and a packed vector of slots, one per set bit, in bit order; a slot's
+//! index is `popcount(bitmap & (bit - 1))`. A slot is either an entry (key, variable metadata,
+//! value) or a child node one level deeper. Two keys that share a position at one level move
+//! into a child node together; a child left with a single entry after a removal is folded back
+//! into its parent, so the shape depends only on the set of keys.
+//!
+//! **Sharing.** Nodes are reference counted with `triomphe::Arc`, which has no weak count, so a
+//! uniqueness check is one atomic load rather than a read-modify-write. Copying a map (what
+//! `copy_context` does) is one reference count on the root: O(1) at any size. A write walks from
+//! the root to the changed slot and, at each node, mutates in place when this map is the only
+//! owner, or copies that node first when a snapshot shares it (path copying, O(log n) nodes of
+//! at most 32 slots each). Straight-line code that sets and resets without taking snapshots never
+//! allocates a node twice; code that snapshots before every write pays one small copy per level.
+//!
+//! **Values** are `Arc<dyn Value>`, shared by every snapshot that holds them, and dropped when
+//! the last map holding them goes. A write never drops a value inside the map: the value it
+//! displaces is handed back to the caller, who decides where it is dropped (see
+//! [`crate::current::Displaced`]), because dropping runs user code.
+//!
+//! **Reads** take `&self` and touch no reference count.
+
+use std::any::Any;
+use std::sync::Arc;
+
+type NodeRef = triomphe::Arc<Node>;
+
+const BITS: u32 = 5;
+const MASK: u64 = (1 << BITS) - 1;
+/// The shift of the deepest level: it sees the top four bits of the key.
+const MAX_SHIFT: u32 = 60;
+
+/// A stored value: any `Send + Sync + 'static` type, with its type name for diagnostics.
+pub(crate) trait Value: Any + Send + Sync {
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
+    fn type_name(&self) -> &'static str;
+}
+
+/// The concrete type behind every `dyn Value`. A blanket impl over all `T` would also cover
+/// `Arc<dyn Value>` itself and make method calls on a `ValueRef` resolve to the wrong impl.
+struct Stored<T>(T);
+
+impl<T: Any + Send + Sync> Value for Stored<T> {
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        &self.0
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+}
+
+/// Wraps a value for storage in a map.
+pub(crate) fn store<T: Any + Send + Sync>(value: T) -> ValueRef {
+    Arc::new(Stored(value))
+}
+
+pub(crate) type ValueRef = Arc<dyn Value>;
+
+/// What a context remembers about a variable next to its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub(crate) name: &'static str,
+    pub(crate) inherit: bool,
+}
+
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) key: u64,
+    pub(crate) meta: Meta,
+    pub(crate) value: ValueRef,
+}
+
+#[derive(Clone)]
+enum Slot {
+    Entry(Entry),
+    Child(NodeRef),
+}
+
+#[derive(Clone, Default)]
+struct Node {
+    bitmap: u32,
+    slots: Vec<Slot>,
+}
+
+/// The bitmap bit of `key` at the level that starts at `shift`.
+#[inline]
+fn bit(key: u64, shift: u32) -> u32 {
+    1 << ((key >> shift) & MASK)
+}
+
+impl Node {
+    #[inline]
+    fn index(&self, bit: u32) -> usize {
+        (self.bitmap & (bit - 1)).count_ones() as usize
+    }
+
+    fn get(&self, key: u64) -> Option<&Entry> {
+        let mut node = self;
+        let mut shift = 0;
+        loop {
+            let bit = bit(key, shift);
+            if node.bitmap & bit == 0 {
+                return None;
+            }
+            match &node.slots[node.index(bit)] {
+                Slot::Entry(entry) => return (entry.key == key).then_some(entry),
+                Slot::Child(child) => {
+                    node = child;
+                    shift += BITS;
+                }
+            }
+        }
+    }
+
+    /// A node holding two entries whose keys agree below `shift`.
+    fn pair(a: Entry, b: Entry, shift: u32) -> Node {
+        debug_assert!(shift <= MAX_SHIFT, "distinct keys must differ at some level");
+        let bit_a = bit(a.key, shift);
+        let bit_b = bit(b.key, shift);
+        if bit_a == bit_b {
+            let child = Node::pair(a, b, shift + BITS);
+            return Node {
+                bitmap: bit_a,
+                slots: vec![Slot::Child(NodeRef::new(child))],
+            };
+        }
+        let slots = if bit_a < bit_b {
+            vec![Slot::Entry(a), Slot::Entry(b)]
+        } else {
+            vec![Slot::Entry(b), Slot::Entry(a)]
+        };
+        Node {
+            bitmap: bit_a | bit_b,
+            slots,
+        }
+    }
+
+    /// Binds `entry.key`; returns the value it replaces, if any.
+    fn insert(&mut self, entry: Entry, shift: u32) -> Option<ValueRef> {
+        let bit = bit(entry.key, shift);
+        let index = self.index(bit);
+        if self.bitmap & bit == 0 {
+            self.bitmap |= bit;
+            self.slots.insert(index, Slot::Entry(entry));
+            return None;
+        }
+        match &mut self.slots[index] {
+            Slot::Entry(existing) if existing.key == entry.key => {
+                existing.meta = entry.meta;
+                Some(std::mem::replace(&mut existing.value, entry.value))
+            }
+            Slot::Entry(_) => {
+                let Slot::Entry(existing) = self.slots.remove(index) else {
+                    unreachable!()
+                };
+                let child = Node::pair(existing, entry, shift + BITS);
+                self.slots.insert(index, Slot::Child(NodeRef::new(child)));
+                None
+            }
+            Slot::Child(child) => NodeRef::make_mut(child).insert(entry, shift + BITS),
+        }
+    }
+
+    /// Unbinds `key`, which must be present; returns its value.
+    fn remove(&mut self, key: u64, shift: u32) -> ValueRef {
+        let bit = bit(key, shift);
+        let index = self.index(bit);
+        match &mut self.slots[index] {
+            Slot::Entry(_) => {
+                self.bitmap &= !bit;
+                let Slot::Entry(entry) = self.slots.remove(index) else {
+                    unreachable!()
+                };
+                entry.value
+            }
+            Slot::Child(child) => {
+                let child = NodeRef::make_mut(child);
+                let removed = child.remove(key, shift + BITS);
+                if let [Slot::Entry(_)] = child.slots.as_slice() {
+                    let last = child.slots.pop().expect("one slot");
+                    self.slots[index] = last;
+                }
+                removed
+            }
+        }
+    }
+
+    fn for_each<'a>(&'a self, f: &mut dyn FnMut(&'a Entry)) {
+        for slot in &self.slots {
+            match slot {
+                Slot::Entry(entry) => f(entry),
+                Slot::Child(child) => child.for_each(f),
+            }
+        }
+    }
+}
+
+/// A persistent map from variable keys to values. `Clone` is O(1).
+#[derive(Clone, Default)]
+pub(crate) struct Map {
+    root: Option<NodeRef>,
+    len: usize,
+    /// How many entries belong to variables declared `inherit = false`.
+    local: usize,
+}
+
+impl Map {
+    pub(crate) const fn new() -> Map {
+        Map {
+            root: None,
+            len: 0,
+            local: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: u64) -> Option<&Entry> {
+        self.root.as_deref()?.get(key)
+    }
+
+    /// Binds `entry.key` to `entry.value`; returns the value it replaces.
+    pub(crate) fn insert(&mut self, entry: Entry) -> Option<ValueRef> {
+        let inherit = entry.meta.inherit;
+        let replaced = match &mut self.root {
+            Some(root) => NodeRef::make_mut(root).insert(entry, 0),
+            None => {
+                let bit = bit(entry.key, 0);
+                self.root = Some(NodeRef::new(Node {
+                    bitmap: bit,
+                    slots: vec![Slot::Entry(entry)],
+                }));
+                None
+            }
+        };
+        if replaced.is_none() {
+            self.len += 1;
+            if !inherit {
+                self.local += 1;
+            }
+        }
+        replaced
+    }
+
+    /// Unbinds `key`; returns its value if it was bound.
+    pub(crate) fn remove(&mut self, key: u64) -> Option<ValueRef> {
+        let inherit = self.get(key)?.meta.inherit;
+        let root = self.root.as_mut().expect("a bound key has a root");
+        let removed = NodeRef::make_mut(root).remove(key, 0);
+        if root.slots.is_empty() {
+            self.root = None;
+        }
+        self.len -= 1;
+        if !inherit {
+            self.local -= 1;
+        }
+        Some(removed)
+    }
+
+    /// Every entry, in key order (which is unrelated to insertion order).
+    pub(crate) fn entries(&self) -> Vec<&Entry> {
+        let mut out = Vec::with_capacity(self.len);
+        if let Some(root) = &self.root {
+            root.for_each(&mut |entry| out.push(entry));
+        }
+        out
+    }
+
+    /// This map without the entries of variables declared `inherit = false`: what a child task
+    /// or thread starts from. O(1) when there are none.
+    pub(crate) fn inherited(&self) -> (Map, Vec<ValueRef>) {
+        if self.local == 0 {
+            return (self.clone(), Vec::new());
+        }
+        let local: Vec<u64> = self
+            .entries()
+            .into_iter()
+            .filter(|entry| !entry.meta.inherit)
+            .map(|entry| entry.key)
+            .collect();
+        let mut map = self.clone();
+        let removed = local.into_iter().filter_map(|key| map.remove(key)).collect();
+        (map, removed)
+    }
+
+    /// True when both maps share the same root: same bindings to the same stored values.
+    pub(crate) fn same_root(&self, other: &Map) -> bool {
+        match (&self.root, &other.root) {
+            (None, None) => true,
+            (Some(a), Some(b)) => NodeRef::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Same keys bound to the same stored values (compared by identity).
+    pub(crate) fn same_bindings(&self, other: &Map) -> bool {
+        if self.same_root(other) {
+            return true;
+        }
+        self.len == other.len
+            && self.entries().into_iter().all(|entry| {
+                other
+                    .get(entry.key)
+                    .is_some_and(|theirs| Arc::ptr_eq(&theirs.value, &entry.value))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn entry(key: u64, value: u64) -> Entry {
+        Entry {
+            key,
+            meta: Meta {
+                name: "k",
+                inherit: key % 7 != 0,
+            },
+            value: store(value),
+        }
+    }
+
+    fn value(map: &Map, key: u64) -> Option<u64> {
+        map.get(key)
+            .map(|e| *e.value.as_any().downcast_ref::<u64>().unwrap())
+    }
+
+    fn check(map: &Map, model: &BTreeMap<u64, u64>) {
+        assert_eq!(map.len(), model.len());
+        for (&k, &v) in model {
+            assert_eq!(value(map, k), Some(v), "key {k:#x}");
+        }
+        let mut seen: Vec<u64> = map.entries().iter().map(|e| e.key).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, model.keys().copied().collect::<Vec<_>>());
+        let local = model.keys().filter(|k| *k % 7 == 0).count();
+        assert_eq!(map.local, local);
+    }
+
+    #[test]
+    fn keys_that_share_every_level_but_the_last_coexist() {
+        let mut map = Map::new();
+        let a = 0x0123_4567_89ab_cdef;
+        let b = a ^ (1 << 63);
+        map.insert(entry(a, 1));
+        map.insert(entry(b, 2));
+        assert_eq!((value(&map, a), value(&map, b)), (Some(1), Some(2)));
+        assert_eq!(map.remove(a).is_some(), true);
+        assert_eq!((value(&map, a), value(&map, b)), (None, Some(2)));
+        assert_eq!(map.remove(b).is_some(), true);
+        assert!(map.root.is_none());
+    }
+
+    #[test]
+    fn snapshots_are_untouched_by_later_writes() {
+        let mut map = Map::new();
+        let mut model = BTreeMap::new();
+        let mut snapshots = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..3000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = (x % 5000) | 1;
+            if i % 3 == 0 && model.contains_key(&key) {
+                assert!(map.remove(key).is_some());
+                model.remove(&key);
+            } else {
+                map.insert(entry(key, i));
+                model.insert(key, i);
+            }
+            if i % 97 == 0 {
+                snapshots.push((map.clone(), model.clone()));
+            }
+        }
+        check(&map, &model);
+        for (snapshot, model) in &snapshots {
+            check(snapshot, model);
+        }
+    }
+
+    #[test]
+    fn removing_everything_frees_every_node() {
+        let mut map = Map::new();
+        for key in 1..=2000u64 {
+            map.insert(entry(key.wrapping_mul(0x9e37_79b9_7f4a_7c15), key));
+        }
+        for key in 1..=2000u64 {
+            assert!(map.remove(key.wrapping_mul(0x9e37_79b9_7f4a_7c15)).is_some());
+        }
+        assert_eq!(map.len(), 0);
+        assert!(map.root.is_none());
+    }
+
+    #[test]
+    fn inherited_drops_only_local_entries_and_keeps_the_original() {
+        let mut map = Map::new();
+        for key in 1..=50u64 {
+            map.insert(entry(key, key));
+        }
+        let (child, removed) = map.inherited();
+        assert_eq!(removed.len(), 7);
+        assert_eq!(child.len(), 43);
+        assert_eq!(map.len(), 50);
+        assert!((1..=50).all(|k| (value(&child, k).is_some()) == (k % 7 != 0)));
+    }
+}

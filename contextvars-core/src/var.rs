@@ -1,0 +1,460 @@
+//! `ContextVar`, the `Token` that undoes a `set`, and the scoped forms of `set`.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crate::current::{self, Displaced};
+use crate::error::{LookupError, ResetError, ResetErrorKind};
+use crate::map::{Entry, Meta, Value, store};
+
+/// A context variable: a value that depends on the current [`Context`](crate::Context).
+///
+/// Declare one as a `static` (the constructors are `const fn`) or with the
+/// [`#[context_var]`](https://docs.rs/contextvars/latest/contextvars/attr.context_var.html)
+/// attribute. [`get`](Self::get) reads the value bound in the current context, else the
+/// variable's default; [`set`](Self::set) binds a new value in the current context and returns a
+/// [`Token`] that [`reset`](Self::reset) uses to restore what was there before.
+///
+/// ```
+/// use contextvars_core::ContextVar;
+///
+/// static USER_ID: ContextVar<u64> = ContextVar::with_default("user_id", || 0);
+///
+/// assert_eq!(USER_ID.get(), 0);
+/// let token = USER_ID.set(42);
+/// assert_eq!(USER_ID.get(), 42);
+/// USER_ID.reset(token).unwrap();
+/// assert_eq!(USER_ID.get(), 0);
+/// ```
+///
+/// Values are shared between the contexts that hold them, never copied: `get` clones the value
+/// out (cheap for `u64`, `Arc<str>` and the like), [`with`](Self::with) borrows it.
+pub struct ContextVar<T> {
+    name: &'static str,
+    /// The map key, allocated on first use; 0 until then.
+    key: AtomicU64,
+    default: Option<fn() -> T>,
+    default_value: OnceLock<T>,
+    inherit: bool,
+}
+
+impl<T> ContextVar<T> {
+    /// A variable with no default: reading it where it was never set is a [`LookupError`].
+    #[must_use]
+    pub const fn new(name: &'static str) -> ContextVar<T> {
+        ContextVar {
+            name,
+            key: AtomicU64::new(0),
+            default: None,
+            default_value: OnceLock::new(),
+            inherit: true,
+        }
+    }
+
+    /// A variable whose value, where it was never set, is `default()`.
+    ///
+    /// Like Python's `ContextVar(name, default=...)`, the default is one value per variable:
+    /// `default` runs once, the first time it is needed, and reads clone that value.
+    #[must_use]
+    pub const fn with_default(name: &'static str, default: fn() -> T) -> ContextVar<T> {
+        ContextVar {
+            name,
+            key: AtomicU64::new(0),
+            default: Some(default),
+            default_value: OnceLock::new(),
+            inherit: true,
+        }
+    }
+
+    /// Whether tasks and threads started through this crate's helpers inherit this variable.
+    ///
+    /// With `inherit(false)` the variable starts from its default in every child (see
+    /// [`Context::inherited`](crate::Context::inherited)): the place for a database transaction
+    /// or a request's session, which must not leak into background work. [`copy_context`]
+    /// and [`Context::run`](crate::Context::run) are not affected.
+    ///
+    /// ```
+    /// use contextvars_core::ContextVar;
+    ///
+    /// static TRANSACTION: ContextVar<u32> = ContextVar::new("transaction").inherit(false);
+    /// # assert!(!TRANSACTION.inherits());
+    /// ```
+    ///
+    /// [`copy_context`]: crate::copy_context
+    #[must_use]
+    pub const fn inherit(self, inherit: bool) -> ContextVar<T> {
+        let mut var = self;
+        var.inherit = inherit;
+        var
+    }
+
+    /// The name given at construction.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether child tasks and threads inherit this variable (see [`inherit`](Self::inherit)).
+    #[must_use]
+    pub fn inherits(&self) -> bool {
+        self.inherit
+    }
+
+    /// Whether the variable has a default.
+    #[must_use]
+    pub fn has_default(&self) -> bool {
+        self.default.is_some()
+    }
+
+    pub(crate) fn meta(&self) -> Meta {
+        Meta {
+            name: self.name,
+            inherit: self.inherit,
+        }
+    }
+
+    /// The key if this variable was ever set, else 0.
+    #[inline]
+    pub(crate) fn key_if_any(&self) -> u64 {
+        self.key.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn key(&self) -> u64 {
+        match self.key.load(Ordering::Relaxed) {
+            0 => self.allocate_key(),
+            key => key,
+        }
+    }
+
+    #[cold]
+    fn allocate_key(&self) -> u64 {
+        let fresh = current::next_var_key();
+        match self
+            .key
+            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => fresh,
+            Err(winner) => winner,
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> ContextVar<T> {
+    /// The default value, made on first call. `None` when the variable has no default.
+    ///
+    /// # Panics
+    /// If the default factory panics (the next call runs it again).
+    #[must_use]
+    pub fn default_value(&self) -> Option<&T> {
+        self.default.map(|make| self.default_value.get_or_init(make))
+    }
+
+    /// A new default value, from a new call of the factory (what a reset by the registry binds).
+    pub(crate) fn make_default(&self) -> Option<T> {
+        self.default.map(|make| make())
+    }
+
+    /// Calls `f` with a borrow of the value in the current context, else of the default, else
+    /// with `None`. Nothing is cloned.
+    ///
+    /// `f` may use the context freely (set this or other variables, enter other contexts): the
+    /// borrowed value stays alive until `f` returns.
+    ///
+    /// ```
+    /// use contextvars_core::ContextVar;
+    ///
+    /// static PATH: ContextVar<String> = ContextVar::new("path");
+    ///
+    /// assert_eq!(PATH.with(|p| p.map(String::len)), None);
+    /// let _token = PATH.set("/index.html".to_owned());
+    /// assert_eq!(PATH.with(|p| p.map(String::len)), Some(11));
+    /// ```
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        let key = self.key_if_any();
+        if key != 0 {
+            if let Some((guard, value)) = current::find(key) {
+                let value = downcast::<T>(value, self.name);
+                // SAFETY: `value` points into a value owned by the current map. While `guard`
+                // is alive, a value that leaves the map is parked instead of dropped (see
+                // `current.rs`), so the pointee outlives `f`; `T: Sync` makes `&T` fine to hand out.
+                let result = f(Some(unsafe { &*value }));
+                drop(guard);
+                return result;
+            }
+        }
+        f(self.default_value())
+    }
+
+    /// The value in the current context, else the default.
+    ///
+    /// # Errors
+    /// [`LookupError`] when the variable has neither.
+    pub fn try_get(&self) -> Result<T, LookupError>
+    where
+        T: Clone,
+    {
+        self.with(|value| value.cloned())
+            .ok_or_else(|| LookupError::new(self.name))
+    }
+
+    /// The value in the current context, else the default.
+    ///
+    /// # Panics
+    /// With the [`LookupError`] text when the variable has neither; use
+    /// [`try_get`](Self::try_get) or [`get_or`](Self::get_or) where that can happen.
+    #[inline]
+    #[must_use]
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        match self.with(|value| value.cloned()) {
+            Some(value) => value,
+            None => lookup_failed(self.name),
+        }
+    }
+
+    /// The value in the current context, else `fallback` (which wins over the variable's own
+    /// default, as the argument of Python's `var.get(default)` does).
+    #[must_use]
+    pub fn get_or(&self, fallback: T) -> T
+    where
+        T: Clone,
+    {
+        let key = self.key_if_any();
+        if key != 0 {
+            if let Some((guard, value)) = current::find(key) {
+                // SAFETY: as in `with`.
+                let value = unsafe { &*downcast::<T>(value, self.name) }.clone();
+                drop(guard);
+                return value;
+            }
+        }
+        fallback
+    }
+
+    /// Whether the current context binds this variable (its default does not count).
+    #[must_use]
+    pub fn is_set(&self) -> bool {
+        let key = self.key_if_any();
+        key != 0 && current::with_current(|ctx| ctx.map.get(key).is_some())
+    }
+
+    /// Binds `value` in the current context. The [`Token`] remembers what was there before, for
+    /// [`reset`](Self::reset).
+    pub fn set(&self, value: T) -> Token<T> {
+        let entry = Entry {
+            key: self.key(),
+            meta: self.meta(),
+            value: store(value),
+        };
+        let (context, old) = current::with_current(|ctx| (ctx.id(), ctx.map.insert(entry)));
+        Token {
+            var: self.key_if_any(),
+            var_name: self.name,
+            context,
+            old: Displaced::new(old),
+            _value: PhantomData,
+        }
+    }
+
+    /// Restores the variable to what it was before the `set` that made `token`: the old value,
+    /// or unbound. This is a restore, not a pop: later sets are overwritten.
+    ///
+    /// # Errors
+    /// [`ResetError`] when the token belongs to another variable ([`ResetErrorKind::WrongVar`])
+    /// or was made in another context ([`ResetErrorKind::WrongContext`]). Nothing changes then,
+    /// and [`ResetError::into_token`] gives the token back.
+    pub fn reset(&self, token: Token<T>) -> Result<(), ResetError<T>> {
+        let key = self.key_if_any();
+        if key == 0 || token.var != key {
+            return Err(ResetError::new(ResetErrorKind::WrongVar, self.name, token));
+        }
+        let mut token = token;
+        let meta = self.meta();
+        let displaced = current::with_current(|ctx| {
+            if ctx.id_if_any() != token.context {
+                return None;
+            }
+            Some(match token.old.take() {
+                Some(value) => ctx.map.insert(Entry { key, meta, value }),
+                None => ctx.map.remove(key),
+            })
+        });
+        match displaced {
+            Some(displaced) => {
+                drop(Displaced::new(displaced));
+                Ok(())
+            }
+            None => Err(ResetError::new(
+                ResetErrorKind::WrongContext,
+                self.name,
+                token,
+            )),
+        }
+    }
+
+    /// Sets `value` until the returned guard is dropped, then resets: Python 3.14's
+    /// `with var.set(value):`.
+    ///
+    /// ```
+    /// use contextvars_core::ContextVar;
+    ///
+    /// static LEVEL: ContextVar<u8> = ContextVar::with_default("level", || 1);
+    /// {
+    ///     let _guard = LEVEL.set_guard(3);
+    ///     assert_eq!(LEVEL.get(), 3);
+    /// }
+    /// assert_eq!(LEVEL.get(), 1);
+    /// ```
+    ///
+    /// The guard is not `Send`, so it cannot be held across an `.await` in a spawned task; use
+    /// [`set`](Self::set) and [`reset`](Self::reset) there, whose [`Token`] may move between
+    /// threads with its task. Dropping the guard in another context than the one it was made in
+    /// (after moving it out of a [`Context::run`](crate::Context::run) closure) leaves the value
+    /// where it was set, and is reported by a panic in debug builds.
+    pub fn set_guard(&self, value: T) -> SetGuard<'_, T> {
+        SetGuard {
+            var: self,
+            token: Some(self.set(value)),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `f` with `value` set, then resets, also when `f` panics.
+    ///
+    /// ```
+    /// use contextvars_core::ContextVar;
+    ///
+    /// static LOCALE: ContextVar<&str> = ContextVar::with_default("locale", || "en");
+    /// let greeting = LOCALE.scope("fr", || format!("locale {}", LOCALE.get()));
+    /// assert_eq!(greeting, "locale fr");
+    /// assert_eq!(LOCALE.get(), "en");
+    /// ```
+    pub fn scope<R>(&self, value: T, f: impl FnOnce() -> R) -> R {
+        let _guard = self.set_guard(value);
+        f()
+    }
+}
+
+impl<T> Drop for ContextVar<T> {
+    /// A variable made at run time takes its binding out of the current context when it goes,
+    /// so variables made and dropped in a loop do not pile up in a long-lived context. Other
+    /// contexts keep theirs until they are dropped.
+    fn drop(&mut self) {
+        let key = *self.key.get_mut();
+        if key != 0 {
+            let removed = current::try_with_current(|ctx| ctx.map.remove(key)).flatten();
+            drop(Displaced::new(removed));
+        }
+    }
+}
+
+impl<T> fmt::Debug for ContextVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextVar")
+            .field("name", &self.name)
+            .field("has_default", &self.default.is_some())
+            .field("inherit", &self.inherit)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn lookup_failed(name: &'static str) -> ! {
+    panic!("{}", LookupError::new(name))
+}
+
+#[inline]
+fn downcast<T: 'static>(value: *const dyn Value, name: &'static str) -> *const T {
+    // SAFETY: `value` comes from `current::find`, which returns a pointer into a live value that
+    // the caller's borrow guard keeps alive.
+    let value = unsafe { &*value };
+    match value.as_any().downcast_ref::<T>() {
+        Some(value) => value,
+        None => unreachable!(
+            "context variable `{name}` holds a `{}`, not a `{}`",
+            value.type_name(),
+            std::any::type_name::<T>()
+        ),
+    }
+}
+
+/// What [`ContextVar::set`] returns: the way back to the value before the `set`.
+///
+/// A token is used by moving it into [`ContextVar::reset`], so it cannot be used twice. It may
+/// cross threads with the task that made it, and be reset after an `.await`.
+pub struct Token<T> {
+    var: u64,
+    var_name: &'static str,
+    context: u64,
+    old: Displaced,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> Token<T> {
+    /// The value before the `set`, or `None` if the variable was not set (Python's
+    /// `Token.MISSING`).
+    #[must_use]
+    pub fn old_value(&self) -> Option<&T> {
+        self.old
+            .get()
+            .map(|value| value.as_any().downcast_ref::<T>().expect("token of this type"))
+    }
+}
+
+impl<T> Token<T> {
+    /// The name of the variable whose `set` made this token.
+    #[must_use]
+    pub fn var_name(&self) -> &'static str {
+        self.var_name
+    }
+}
+
+impl<T> fmt::Debug for Token<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("var", &self.var_name)
+            .field("had_old_value", &self.old.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resets its variable when dropped. Made by [`ContextVar::set_guard`].
+#[must_use = "the value is reset as soon as the guard is dropped"]
+pub struct SetGuard<'a, T: Send + Sync + 'static> {
+    var: &'a ContextVar<T>,
+    token: Option<Token<T>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: Send + Sync + 'static> SetGuard<'_, T> {
+    /// The value before the guard's `set`.
+    #[must_use]
+    pub fn old_value(&self) -> Option<&T> {
+        self.token.as_ref().and_then(Token::old_value)
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for SetGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            if let Err(error) = self.var.reset(token) {
+                debug_assert!(std::thread::panicking(), "SetGuard dropped: {error}");
+            }
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> fmt::Debug for SetGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetGuard")
+            .field("var", &self.var.name)
+            .finish_non_exhaustive()
+    }
+}

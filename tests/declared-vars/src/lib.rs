@@ -1,0 +1,1 @@
+//! Variables declared in a separate crate, for the registry tests.
