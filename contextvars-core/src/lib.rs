@@ -14,13 +14,21 @@
 mod context;
 mod current;
 mod error;
+mod future;
+mod join;
 mod map;
 pub mod registry;
 pub mod thread;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod var;
 
 pub use context::{Context, Iter, VarInfo, copy_context};
 pub use error::{LookupError, ResetError, ResetErrorKind};
+#[cfg(feature = "futures")]
+pub use future::StreamExt;
+pub use future::{FutureExt, WithContext};
+pub use join::{JoinAll, join_all};
 pub use registry::{VarSet, reset_all};
 pub use var::{ContextVar, SetGuard, Token};
 
