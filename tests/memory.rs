@@ -147,3 +147,26 @@ fn contexts_made_and_dropped_return_every_byte() {
     }
     assert_eq!(live_bytes() - before, 0);
 }
+
+#[test]
+fn a_value_dropped_at_thread_exit_may_read_variables() {
+    static OTHER: ContextVar<u32> = ContextVar::with_default("other", || 5);
+    static HOLDER: ContextVar<ReadsOnDrop> = ContextVar::new("holder");
+    struct ReadsOnDrop(Arc<AtomicUsize>);
+    impl Drop for ReadsOnDrop {
+        fn drop(&mut self) {
+            // Runs while the thread's storage is torn down: reads fall back to the default.
+            let seen = OTHER.get_or(9) as usize + OTHER.with(|v| v.copied().unwrap_or(0)) as usize;
+            self.0.store(seen, Ordering::SeqCst);
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let held = seen.clone();
+    std::thread::spawn(move || {
+        OTHER.set(1);
+        HOLDER.set(ReadsOnDrop(held));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 9 + 5);
+}

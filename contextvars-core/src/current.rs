@@ -108,7 +108,8 @@ impl Drop for BorrowGuard {
             state.borrows.set(left);
             // SAFETY: `parked` is only touched here and in `dispose`, on this thread, neither of
             // which calls user code while holding the reference.
-            (left == 0).then(|| std::mem::take(unsafe { &mut *state.parked.get() }))
+            let parked = unsafe { &mut *state.parked.get() };
+            (left == 0 && !parked.is_empty()).then(|| std::mem::take(parked))
         });
         // Dropped here, with no borrow of the thread state live: values may run user code.
         drop(parked);
@@ -118,14 +119,20 @@ impl Drop for BorrowGuard {
 /// Looks `key` up in the current context and, when bound, opens a borrow and returns a pointer
 /// to its value, valid until the guard is dropped. One thread-local access for both.
 #[inline]
+///
+/// Once the thread's storage is gone (a value's destructor reading a variable at thread exit),
+/// nothing is bound and reads fall back to the default.
 pub(crate) fn find(key: u64) -> Option<(BorrowGuard, *const dyn Value)> {
-    STATE.with(|state| {
-        // SAFETY: as in `with_current`; the reference ends before this closure returns.
-        let current = unsafe { &*state.current.get() };
-        let value: *const dyn Value = std::sync::Arc::as_ptr(&current.map.get(key)?.value);
-        state.borrows.set(state.borrows.get() + 1);
-        Some((BorrowGuard(()), value))
-    })
+    STATE
+        .try_with(|state| {
+            // SAFETY: as in `with_current`; the reference ends before this closure returns.
+            let current = unsafe { &*state.current.get() };
+            let value: *const dyn Value = std::sync::Arc::as_ptr(&current.map.get(key)?.value);
+            state.borrows.set(state.borrows.get() + 1);
+            Some((BorrowGuard(()), value))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Drops a value that left the current map, or parks it while a borrow may point into it.
