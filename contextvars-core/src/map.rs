@@ -378,7 +378,7 @@ mod tests {
         let mut snapshots = Vec::new();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         // Miri runs the same logic on a smaller program: it is about a thousand times slower.
-        let steps = if cfg!(miri) { 300 } else { 3000 };
+        let steps: u64 = if cfg!(miri) { 300 } else { 3000 };
         for i in 0..steps {
             x ^= x << 13;
             x ^= x >> 7;
@@ -404,7 +404,7 @@ mod tests {
     #[test]
     fn removing_everything_frees_every_node() {
         let mut map = Map::new();
-        let n = if cfg!(miri) { 200 } else { 2000 };
+        let n: u64 = if cfg!(miri) { 200 } else { 2000 };
         for key in 1..=n {
             map.insert(entry(key.wrapping_mul(0x9e37_79b9_7f4a_7c15), key));
         }
