@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""One markdown table from a criterion run of benches/core.rs and CPython timings of the same run.
+
+Reads every ``<criterion dir>/**/new/{benchmark,estimates}.json`` (median point estimate, ns),
+one or more JSON files written by ``bench_cpython.py`` (passes of the same run), and optionally
+the table printed by ``benches/memory.rs``. Writes markdown to ``--out``.
+
+Usage: bench_report.py --criterion DIR --cpython a.json [b.json ...] [--memory memory.md]
+                       [--meta key=value ...] --out report.md
+"""
+
+import argparse
+import glob
+import json
+import os
+import statistics
+
+SIZES = [1, 8, 64, 1024, 100_000]
+
+# Peer columns of the table, in order.
+PEERS = [
+    ("tls", "thread_local!"),
+    ("tokio", "tokio task_local!"),
+    ("otel", "opentelemetry Context"),
+    ("arc", "std Arc"),
+]
+
+
+def diff(a, b):
+    """A derived figure: a − b (both bench ids / CPython keys)."""
+    return ("diff", a, b)
+
+
+def best(*ids):
+    """The fastest of several variants of one peer."""
+    return ("best",) + ids
+
+
+def row(op, size, ours, cpython=None, target=None, note="", **peers):
+    """target: (text, threshold in ns or None)."""
+    return {"op": op, "size": size, "ours": ours, "cpython": cpython, "target": target,
+            "note": note, "peers": peers}
+
+
+def rows():
+    out = []
+    # get: a context of 8 bindings.
+    out += [
+        row("get: `with` borrow, u64", 8, "get/ours.with_u64", "var_get_set", ("≤ 2 (issue: borrowed)", 2),
+            tls="get/tls.refcell_with_u64", tokio="get/tokio.with_u64", otel="get/otel.map_current_with_u64"),
+        row("get: owned `get()`, u64", 8, "get/ours.get_u64", "var_get_set", ("≤ 5 (issue: owned u64)", 5),
+            tls="get/tls.cell_get_u64", tokio="get/tokio.get_u64",
+            otel=best("get/otel.current_get_u64", "get/otel.map_current_with_u64")),
+        row("get: `with` borrow, Arc<str> (len)", 8, "get/ours.with_arc_str", "var_get_set_str",
+            ("≤ 2 (issue: borrowed)", 2),
+            tls="get/tls.refcell_with_arc_str", tokio="get/tokio.with_arc_str",
+            otel="get/otel.map_current_with_arc_str"),
+        row("get: owned `get()`, Arc<str> (clone)", 8, "get/ours.get_arc_str", "var_get_set_str",
+            ("— (anchors: an owned Arc costs ~16 ns of refcount here)", None),
+            tls="get/tls.refcell_get_arc_str", tokio="get/tokio.get_arc_str",
+            otel=best("get/otel.current_get_arc_str", "get/otel.map_current_get_arc_str")),
+        row("get default: `with`, u64", 8, "get/ours.default_with_u64", "var_get_default_ctor",
+            ("≤ 2 (anchors: ≤ get)", 2),
+            tokio="get/tokio.try_with_outside_scope_u64", otel="get/otel.map_current_missing_u32"),
+        row("get default: owned `get()`, u64", 8, "get/ours.default_get_u64", "var_get_default_ctor",
+            ("≤ 5 (anchors: ≤ get)", 5),
+            tokio="get/tokio.try_with_outside_scope_u64", otel="get/otel.map_current_missing_u32"),
+        row("get default: owned `get()`, Arc<str>", 8, "get/ours.default_get_arc_str", "var_get_default_ctor",
+            ("—", None)),
+        row("get default: var never set anywhere, u64", 8, "get/ours.default_never_set_get_u64",
+            "var_get_default_ctor", ("≤ 5 (anchors: ≤ get)", 5),
+            note="no key yet: skips the map"),
+    ]
+    for n in SIZES:
+        out.append(row("get: `with` u64, by context size", n, f"get_sized/ours.with_u64/{n}", f"var_get_n{n}",
+                       ("≤ 2 (issue; anchors ≤ 5 to N=64, ≤ 12 at 10k uncached)", 2),
+                       note="CPython: cached get"))
+    for n in SIZES:
+        out.append(row("set, no snapshot alive (in place)", n, f"set/ours.set_in_place/{n}", f"var_set_n{n}",
+                       ("≤ 20 (anchors: in place)", 20),
+                       tls="set/tls.refcell_store_u64", otel="set/otel.current_with_value_attach_drop_u64",
+                       note="CPython always path-copies"))
+    for n in SIZES:
+        tgt = {1: ("≤ 40 (issue: 8 vars, snapshot alive)", 40), 8: ("≤ 40 (issue: 8 vars, snapshot alive)", 40),
+               100_000: ("≤ 250 (issue: 100,000 vars)", 250)}.get(n, ("—", None))
+        out.append(row("set, snapshot alive = (copy+set) − copy", n,
+                       diff(f"set/ours.copy_then_set/{n}", f"set/ours.copy_only/{n}"), f"var_set_n{n}", tgt,
+                       tls="set/tls.refcell_store_u64", otel="set/otel.current_with_value_attach_drop_u64",
+                       note=("raw", f"set/ours.copy_then_set/{n}", f"set/ours.copy_only/{n}")))
+    for n in SIZES:
+        out.append(row("set + reset (no snapshot)", n, f"set_reset/ours.set_reset/{n}", f"var_set_reset_n{n}",
+                       ("≤ 60 (issue)", 60),
+                       tls="set_reset/tls.refcell_store_restore_u64", tokio="set_reset/tokio.sync_scope_u64"))
+    for n in SIZES:
+        out.append(row("copy_context", n, f"copy_context/ours.copy_context/{n}", f"copy_context_n{n}",
+                       ("≤ 16, flat (issue)", 16),
+                       otel="copy_context/otel.current", arc="copy_context/model.arc_clone_drop"))
+    out += [
+        row("Context::run overhead (run − bare call)", None, diff("run/ours.run_empty", "run/bare.call_empty"),
+            diff("ctx_run_f", "py_call_f"), ("≤ 3 (issue)", 3),
+            tokio=diff("run/tokio.sync_scope_u64", "run/bare.call_empty")),
+        row("Context::run of an empty closure (raw)", None, "run/ours.run_empty", "ctx_run_f", ("—", None),
+            tokio="run/tokio.sync_scope_u64", note=("bare", "run/bare.call_empty", None)),
+    ]
+    for n in SIZES:
+        tgt = ("≤ 10 (anchors, N ≤ 1024)", 10) if n <= 1024 else ("—", None)
+        out.append(row("ctx.get(&VAR) (not current)", n, f"ctx_get/ours.ctx_get_u64/{n}", f"ctx_getitem_n{n}",
+                       tgt, otel="ctx_get/otel.cx_get_u64"))
+    out += [
+        row("reset_module! of 16 vars", 16, "reset_module/ours.reset_module_16", "set_16", ("≤ 500 (issue)", 500),
+            note="CPython: 16 var.set()"),
+        row("16 plain sets (declared vars)", 16, "reset_module/ours.set_16", "set_16", ("—", None)),
+    ]
+    return out
+
+
+def load_criterion(root):
+    found = {}
+    for est_path in glob.glob(os.path.join(root, "**", "new", "estimates.json"), recursive=True):
+        bench_path = os.path.join(os.path.dirname(est_path), "benchmark.json")
+        try:
+            with open(bench_path) as fh:
+                meta = json.load(fh)
+            with open(est_path) as fh:
+                est = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        found[meta["full_id"]] = est["median"]["point_estimate"]
+    return found
+
+
+def fmt(ns):
+    if ns is None:
+        return "–"
+    if abs(ns) >= 100_000:
+        return f"{ns / 1000:.0f} µs"
+    if abs(ns) >= 10_000:
+        return f"{ns / 1000:.1f} µs"
+    if abs(ns) >= 100:
+        return f"{ns:.0f}"
+    if abs(ns) >= 10:
+        return f"{ns:.1f}"
+    return f"{ns:.2f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b <= 0:
+        return "–"
+    r = a / b
+    return f"{r:.2f}" if r < 10 else f"{r:.0f}"
+
+
+class Rust:
+    def __init__(self, figures):
+        self.f = figures
+        self.used = set()
+
+    def get(self, spec):
+        """(value, label) for a spec; label names the variant when several were compared."""
+        if spec is None:
+            return None, ""
+        if isinstance(spec, str):
+            self.used.add(spec)
+            return self.f.get(spec), ""
+        if spec[0] == "diff":
+            a, _ = self.get(spec[1])
+            b, _ = self.get(spec[2])
+            return (a - b if a is not None and b is not None else None), ""
+        if spec[0] == "best":
+            vals = [(self.get(s)[0], s) for s in spec[1:]]
+            vals = [(v, s) for v, s in vals if v is not None]
+            if not vals:
+                return None, ""
+            v, s = min(vals)
+            return v, s.split("/", 1)[1].split(".", 1)[1]
+        raise ValueError(spec)
+
+
+def cpython_passes(spec, passes):
+    """The spec's median in each pass."""
+    out = []
+    for p in passes:
+        res = p["results"]
+        if isinstance(spec, str):
+            out.append(res[spec]["median_ns"] if spec in res else None)
+        else:
+            a = res.get(spec[1], {}).get("median_ns")
+            b = res.get(spec[2], {}).get("median_ns")
+            out.append(a - b if a is not None and b is not None else None)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--criterion", required=True)
+    ap.add_argument("--cpython", nargs="+", required=True)
+    ap.add_argument("--memory")
+    ap.add_argument("--meta", nargs="*", default=[])
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    rust = Rust(load_criterion(args.criterion))
+    passes = []
+    for path in args.cpython:
+        with open(path) as fh:
+            passes.append(json.load(fh))
+
+    lines = []
+    w = lines.append
+    w("# contextvars benchmarks: ours vs CPython vs Rust peers, one run")
+    w("")
+    for kv in args.meta:
+        k, _, v = kv.partition("=")
+        w(f"- **{k}**: {v}")
+    w(f"- **CPython**: {passes[0]['python']}, {len(passes)} passes in this run "
+      f"(before and after the Rust benches), {passes[0]['repeat']} timing runs each")
+    w("")
+    w("All figures: ns per operation, median. Rust: criterion's median estimate. CPython: median of "
+      "its timing runs, per pass (`pass 1 / pass 2`), raw (includes timeit's loop, "
+      f"`loop_pass` = {' / '.join(fmt(p['results']['loop_pass']['median_ns']) for p in passes)} ns, and "
+      "method dispatch). Ratios are ours ÷ theirs: **< 1 means ours is faster**. "
+      "`ours/CPython` uses the mean of the passes. Each peer cell is `time (ours/peer)`. "
+      "Peer figures do not depend on context size (the peers have no such notion) and are repeated "
+      "on every size row. Sized rows run in a fresh `Context` holding exactly N variables, inside "
+      "`ctx.run`. **met** compares ours with the target (issue 5 / perf-anchors.md) on this run.")
+    w("")
+    head = ["operation", "N", "ours", "CPython 3.11", "ours/CPython"] + [name for _, name in PEERS] + \
+        ["target", "met", "notes"]
+    w("| " + " | ".join(head) + " |")
+    w("|" + "---|" * len(head))
+    summary = []
+    for r in rows():
+        ours, _ = rust.get(r["ours"])
+        cp = cpython_passes(r["cpython"], passes) if r["cpython"] else []
+        cp_vals = [v for v in cp if v is not None]
+        cp_mean = statistics.mean(cp_vals) if cp_vals else None
+        cells = [r["op"], "" if r["size"] is None else f"{r['size']:,}", fmt(ours),
+                 " / ".join(fmt(v) for v in cp) if cp else "–", ratio(ours, cp_mean)]
+        for key, _ in PEERS:
+            spec = r["peers"].get(key)
+            if spec is None:
+                cells.append("")
+                continue
+            v, label = rust.get(spec)
+            cell = f"{fmt(v)} ({ratio(ours, v)})"
+            if label:
+                cell += f" `{label}`"
+            cells.append(cell)
+        text, threshold = r["target"] or ("—", None)
+        if threshold is None or ours is None:
+            met = "—"
+        elif ours <= threshold:
+            met = "yes"
+        else:
+            met = f"**no** (×{ours / threshold:.1f})"
+        note = r["note"]
+        if isinstance(note, tuple):
+            kind, a, b = note
+            if kind == "raw":
+                note = f"copy+set {fmt(rust.get(a)[0])}, copy alone {fmt(rust.get(b)[0])}"
+            elif kind == "bare":
+                note = f"bare call {fmt(rust.get(a)[0])}"
+        cells += [text, met, note]
+        w("| " + " | ".join(cells) + " |")
+        summary.append((r["op"], r["size"], ours, threshold, met))
+    w("")
+
+    # Memory.
+    if args.memory and os.path.exists(args.memory):
+        w("## Memory (live heap bytes)")
+        w("")
+        w("Ours (`cargo bench --bench memory`, a counting global allocator, `u64` values; the stored "
+          "value's own allocation is included):")
+        w("")
+        with open(args.memory) as fh:
+            w(fh.read().rstrip())
+        w("")
+    mem = passes[0].get("memory")
+    if mem:
+        w("CPython (tracemalloc; the HAMT only: variables and value objects existed before, so "
+          "values are not counted):")
+        w("")
+        w("| variables N | bytes per variable held | snapshot (`ctx.copy()`) | snapshot after 1 set |")
+        w("|---|---|---|---|")
+        for m in mem:
+            w(f"| {m['n']} | {m['bytes_per_var']:.1f} | {m['snapshot_bytes']} B | "
+              f"{m['snapshot_after_one_set_bytes']} B |")
+        w("")
+
+    # Everything criterion measured, so nothing is hidden by the selection above.
+    w("## Every criterion figure of this run")
+    w("")
+    w("| benchmark | median ns | in the table above |")
+    w("|---|---|---|")
+    for k in sorted(rust.f):
+        w(f"| `{k}` | {fmt(rust.f[k])} | {'yes' if k in rust.used else 'no'} |")
+    w("")
+    w("## CPython, every case")
+    w("")
+    w("| case | " + " | ".join(f"pass {i + 1} median (min)" for i in range(len(passes))) + " | statement |")
+    w("|---|" + "---|" * len(passes) + "---|")
+    for k in passes[0]["results"]:
+        cells = []
+        for p in passes:
+            res = p["results"].get(k)
+            cells.append(f"{fmt(res['median_ns'])} ({fmt(res['min_ns'])})" if res else "–")
+        stmt = passes[0]["results"][k]["stmt"].replace("\n", "; ")
+        if len(stmt) > 60:
+            stmt = stmt[:57] + "..."
+        w(f"| `{k}` | " + " | ".join(cells) + f" | `{stmt}` |")
+    w("")
+
+    with open(args.out, "w") as fh:
+        fh.write("\n".join(lines))
+    missing = [r["ours"] for r in rows() if rust.get(r["ours"])[0] is None]
+    if missing:
+        print(f"warning: no criterion figure for {missing}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
