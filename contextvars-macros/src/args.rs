@@ -27,10 +27,12 @@ impl Args {
             }
         };
         let mut seen_default = false;
+        let mut seen_unknown = false;
         let mut seen_inherit = false;
         let mut seen_crate = false;
         for meta in metas {
             let Some(key) = meta.path().get_ident().map(ToString::to_string) else {
+                seen_unknown = true;
                 errors.push(unknown(&meta));
                 continue;
             };
@@ -62,10 +64,14 @@ impl Args {
                     }
                     Err(error) => errors.push(error),
                 },
-                _ => errors.push(unknown(&meta)),
+                _ => {
+                    seen_unknown = true;
+                    errors.push(unknown(&meta));
+                }
             }
         }
-        if !seen_default {
+        // An unknown key may be a misspelt `default`: say so once, not twice.
+        if !seen_default && !seen_unknown {
             errors.push(Error::new(
                 Span::call_site(),
                 "missing `default = ...`: write #[context_var(default = EXPR)]",

@@ -1,0 +1,7 @@
+use contextvars::reset_module;
+
+mod handlers {}
+
+fn main() {
+    reset_module!(handlers::users);
+}

@@ -1,0 +1,7 @@
+use contextvars::reset_module;
+
+fn handlers() {}
+
+fn main() {
+    reset_module!(handlers);
+}
