@@ -33,7 +33,12 @@ fn main() {
     let vars = get_context_vars!(my_module);
     println!("start-up: {} variables in my_module", vars.len());
     for var in &vars {
-        println!("  {}::{}: {}", var.module_path(), var.name(), var.type_name());
+        println!(
+            "  {}::{}: {}",
+            var.module_path(),
+            var.name(),
+            var.type_name()
+        );
     }
 
     let requests = [(1, Some("ada")), (2, None), (3, Some("grace"))];

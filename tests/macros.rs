@@ -125,7 +125,10 @@ fn inherit_false_is_not_seen_by_child_threads() {
 #[test]
 fn crate_argument_routes_through_a_reexport() {
     assert_eq!(THROUGH_REEXPORT.get(), 'x');
-    assert_eq!(registration("macros", "THROUGH_REEXPORT").type_name(), "char");
+    assert_eq!(
+        registration("macros", "THROUGH_REEXPORT").type_name(),
+        "char"
+    );
 }
 
 mod in_function_body {

@@ -1,7 +1,7 @@
 //! `reset_module!` and `get_context_vars!`: every path form, what they reset, in which
 //! context, and what happens with a module that declares nothing.
 
-use contextvars::{Context, context_var, get_context_vars, reset_all, reset_module};
+use contextvars::{Context, context_var, get_context_vars, registry, reset_all, reset_module};
 
 #[context_var(default = 0)]
 static ROOT_A: u32;
@@ -162,7 +162,7 @@ fn get_context_vars_resets_and_returns_the_set() {
     let vars = get_context_vars!(app::db);
     assert_eq!(vars.len(), 2);
     assert_eq!(values(), (10, 2, None, 30));
-    let mut names: Vec<_> = vars.iter().map(|reg| reg.name()).collect();
+    let mut names: Vec<_> = vars.iter().map(registry::Registration::name).collect();
     names.sort_unstable();
     assert_eq!(names, ["DB", "TRANSACTION"]);
 

@@ -123,7 +123,9 @@ fn duplicate(meta: &Meta, key: &str) -> Error {
 }
 
 fn unknown(meta: &Meta) -> Error {
-    let key = quote::ToTokens::to_token_stream(meta.path()).to_string().replace(' ', "");
+    let key = quote::ToTokens::to_token_stream(meta.path())
+        .to_string()
+        .replace(' ', "");
     Error::new_spanned(
         meta.path(),
         format!("unknown context_var argument `{key}`; expected `default`, `inherit` or `crate`"),

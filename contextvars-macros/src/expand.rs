@@ -21,13 +21,12 @@ pub fn context_var(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     declaration.validate(&mut errors);
-    match (&args.default, errors.is_empty()) {
-        (Some(_), true) => expand(&args, &declaration),
-        _ => {
-            let mut tokens = to_compile_errors(errors);
-            tokens.extend(fallback(&args, &declaration));
-            tokens
-        }
+    if args.default.is_some() && errors.is_empty() {
+        expand(&args, &declaration)
+    } else {
+        let mut tokens = to_compile_errors(errors);
+        tokens.extend(fallback(&args, &declaration));
+        tokens
     }
 }
 

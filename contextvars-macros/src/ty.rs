@@ -93,9 +93,15 @@ mod tests {
         assert_eq!(fill("&str"), same("&'static str"));
         assert_eq!(fill("&'_ [u8]"), same("&'static [u8]"));
         assert_eq!(fill("Vec<&str>"), same("Vec<&'static str>"));
-        assert_eq!(fill("Option<(&str, [&u8; 2])>"), same("Option<(&'static str, [&'static u8; 2])>"));
+        assert_eq!(
+            fill("Option<(&str, [&u8; 2])>"),
+            same("Option<(&'static str, [&'static u8; 2])>")
+        );
         assert_eq!(fill("Cow<'_, str>"), same("Cow<'static, str>"));
-        assert_eq!(fill("Box<dyn Iterator<Item = &str> + '_>"), same("Box<dyn Iterator<Item = &'static str> + 'static>"));
+        assert_eq!(
+            fill("Box<dyn Iterator<Item = &str> + '_>"),
+            same("Box<dyn Iterator<Item = &'static str> + 'static>")
+        );
         assert_eq!(fill("&mut &str"), same("&'static mut &'static str"));
     }
 
@@ -103,7 +109,10 @@ mod tests {
     fn named_and_higher_ranked_lifetimes_are_kept() {
         assert_eq!(fill("&'static str"), same("&'static str"));
         assert_eq!(fill("fn(&str) -> &str"), same("fn(&str) -> &str"));
-        assert_eq!(fill("Box<dyn Fn(&str) -> &str>"), same("Box<dyn Fn(&str) -> &str>"));
+        assert_eq!(
+            fill("Box<dyn Fn(&str) -> &str>"),
+            same("Box<dyn Fn(&str) -> &str>")
+        );
         assert_eq!(fill("u64"), same("u64"));
     }
 }
