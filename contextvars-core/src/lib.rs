@@ -10,6 +10,8 @@
 //!   ([`Context::run`]), readable as a mapping.
 //! - [`thread::spawn`]: a thread that starts in a copy of the caller's context.
 //! - [`registry`]: every variable declared with `#[context_var]`, by module.
+//! - `tower` (feature `tower`): a layer that runs every request in its own context.
+//! - `tracing` (feature `tracing`): context variables as fields of every log line.
 
 mod context;
 mod current;
@@ -21,6 +23,10 @@ pub mod registry;
 pub mod thread;
 #[cfg(feature = "tokio")]
 pub mod tokio;
+#[cfg(feature = "tower")]
+pub mod tower;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod var;
 
 pub use context::{Context, Iter, VarInfo, copy_context};

@@ -9,6 +9,7 @@
 //! A crate that is never named in the final binary is never linked, and its variables are not
 //! in the registry: name it (`use my_vars as _;`) if only the registry would reach it.
 
+use std::any::Any;
 use std::fmt;
 
 use crate::current::{self, Displaced};
@@ -61,6 +62,31 @@ impl Registration {
     pub fn reset(&'static self) {
         reset(std::iter::once(self));
     }
+
+    /// Calls `f` with a borrow of the value the current context binds to the variable (not its
+    /// default), or with `None`: how code that only has the registration reads a value, for
+    /// instance to write it in a log line after a `downcast_ref`.
+    ///
+    /// ```
+    /// # use contextvars_core::registry;
+    /// for var in registry::all() {
+    ///     var.with_value(|value| {
+    ///         if let Some(id) = value.and_then(|v| v.downcast_ref::<u64>()) {
+    ///             println!("{} = {id}", var.name());
+    ///         }
+    ///     });
+    /// }
+    /// ```
+    pub fn with_value<R>(&self, f: impl FnOnce(Option<&(dyn Any + Send + Sync)>) -> R) -> R {
+        let mut f = Some(f);
+        let mut result = None;
+        self.var.with_bound(&mut |value| {
+            if let Some(f) = f.take() {
+                result = Some(f(value));
+            }
+        });
+        result.expect("with_bound calls its closure once")
+    }
 }
 
 impl fmt::Debug for Registration {
@@ -81,6 +107,8 @@ pub trait ErasedVar: Sync {
     fn inherits(&self) -> bool;
     /// A binding of the variable to a fresh default, or `None` without a default.
     fn fresh_default(&self) -> Option<FreshDefault>;
+    /// Calls `f` once, with the value bound in the current context or `None`.
+    fn with_bound(&self, f: &mut dyn FnMut(Option<&(dyn Any + Send + Sync)>));
 }
 
 /// Not public API: a binding made by [`ErasedVar::fresh_default`].
@@ -107,6 +135,14 @@ impl<T: Send + Sync + 'static> ErasedVar for ContextVar<T> {
             meta: self.meta(),
             value: store(value),
         }))
+    }
+
+    fn with_bound(&self, f: &mut dyn FnMut(Option<&(dyn Any + Send + Sync)>)) {
+        if self.is_set() {
+            self.with(|value| f(value.map(|value| value as &(dyn Any + Send + Sync))));
+        } else {
+            f(None);
+        }
     }
 }
 
@@ -293,7 +329,10 @@ mod tests {
         assert_eq!(c(PathStart::Crate, &["db"]), ["app::db"]);
         assert_eq!(c(PathStart::Crate, &[]), ["app"]);
         assert_eq!(c(PathStart::SelfModule, &[]), ["app::handlers::users"]);
-        assert_eq!(c(PathStart::SelfModule, &["m"]), ["app::handlers::users::m"]);
+        assert_eq!(
+            c(PathStart::SelfModule, &["m"]),
+            ["app::handlers::users::m"]
+        );
         assert_eq!(c(PathStart::Super(1), &[]), ["app::handlers"]);
         assert_eq!(c(PathStart::Super(2), &["db"]), ["app::db"]);
         assert_eq!(c(PathStart::Global, &["dep", "m"]), ["dep::m"]);
