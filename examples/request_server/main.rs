@@ -1,0 +1,155 @@
+//! An axum server whose handlers read the request id and the user from context variables, with
+//! the request id on every log line.
+//!
+//! ```sh
+//! cargo run --example request_server --features tokio,tower,tracing
+//! curl -H 'x-request-id: abc' -H 'x-user-id: dina' http://127.0.0.1:PORT/work/1
+//!
+//! # load it with N concurrent requests, check every answer, print latency and throughput
+//! cargo run --release --example request_server --all-features -- --requests 20000
+//! # the same server without the layer, to measure what the layer costs
+//! cargo run --release --example request_server --all-features -- --requests 20000 --no-layer
+//! ```
+//!
+//! Options: `--port N` (default 0: any free port), `--requests N`, `--concurrency N` (default
+//! 256), `--no-layer`, `--log` (log every request in `--requests` mode too).
+
+mod app;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use tracing::Level;
+
+struct Options {
+    port: u16,
+    requests: Option<usize>,
+    concurrency: usize,
+    with_layer: bool,
+    log: bool,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options {
+        port: 0,
+        requests: None,
+        concurrency: 256,
+        with_layer: true,
+        log: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--port" => {
+                options.port = value("--port")?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?;
+            }
+            "--requests" => {
+                options.requests = Some(
+                    value("--requests")?
+                        .parse()
+                        .map_err(|e| format!("--requests: {e}"))?,
+                );
+            }
+            "--concurrency" => {
+                options.concurrency = value("--concurrency")?
+                    .parse()
+                    .map_err(|e| format!("--concurrency: {e}"))?;
+            }
+            "--no-layer" => options.with_layer = false,
+            "--log" => options.log = true,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(options)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("request_server: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let level = if options.requests.is_none() || options.log {
+        Level::INFO
+    } else {
+        Level::WARN
+    };
+    tracing_subscriber::fmt()
+        .event_format(app::log_format())
+        .with_max_level(level)
+        .init();
+
+    let listener = app::bind(options.port).expect("bind 127.0.0.1");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let layer = if options.with_layer {
+        "with"
+    } else {
+        "without"
+    };
+    println!("listening on http://{addr} ({layer} the context layer)");
+
+    let Some(requests) = options.requests else {
+        let shutdown = async {
+            tokio::signal::ctrl_c().await.expect("listen for Ctrl-C");
+        };
+        app::serve(listener, app::router(options.with_layer), shutdown)
+            .await
+            .expect("serve");
+        return ExitCode::SUCCESS;
+    };
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app::serve(
+        listener,
+        app::router(options.with_layer),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let start = Instant::now();
+    let outcomes = app::send_requests(addr, requests, options.concurrency).await;
+    let elapsed = start.elapsed();
+    let _ = stop.send(());
+    server.await.expect("the server task").expect("serve");
+
+    let summary = app::summarize(&outcomes, elapsed, options.with_layer);
+    for outcome in outcomes.iter().filter(|o| o.answer.is_err()).take(3) {
+        eprintln!("request {} failed: {:?}", outcome.n, outcome.answer);
+    }
+    if let Some(first) = outcomes.first() {
+        println!(
+            "request 0 answered: {}",
+            first.answer.as_deref().unwrap_or("(error)")
+        );
+    }
+    println!("requests: {}", summary.requests);
+    println!("errors: {}", summary.errors);
+    if options.with_layer {
+        println!("crosstalk: {}", summary.crosstalk);
+    } else {
+        println!("crosstalk: not checked (without the layer the answers cannot carry the values)");
+    }
+    println!(
+        "latency: p50 {:.3} ms, p99 {:.3} ms",
+        summary.p50.as_secs_f64() * 1e3,
+        summary.p99.as_secs_f64() * 1e3
+    );
+    println!(
+        "throughput: {:.0} requests/s over {:.2} s ({} concurrent)",
+        summary.per_second,
+        elapsed.as_secs_f64(),
+        options.concurrency
+    );
+    if summary.crosstalk > 0 || summary.errors > 0 {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

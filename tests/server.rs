@@ -1,0 +1,197 @@
+//! The request server example, loaded for real: 2,000 concurrent HTTP requests on a multi-thread
+//! runtime, each answered and logged with exactly its own values; and no value left behind by
+//! one request is ever seen by the next one on the same worker thread.
+
+#[path = "../examples/request_server/app.rs"]
+mod app;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+/// Everything the test binary logs, through the example's log format.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the process-wide subscriber once; every test shares the buffer.
+fn log_buffer() -> &'static LogBuffer {
+    static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        tracing_subscriber::fmt()
+            .event_format(
+                app::log_format().with_format(tracing_subscriber::fmt::format().without_time()),
+            )
+            .with_writer(move || writer.clone())
+            .init();
+        buffer
+    })
+}
+
+/// Serves the app on an ephemeral loopback port; call inside a runtime.
+fn start(with_layer: bool) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = app::bind(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app::serve(listener, app::router(with_layer), async move {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, stop, server)
+}
+
+/// The value of `key=` on a log line, and how many times the key appears.
+fn field<'a>(line: &'a str, key: &str) -> (Option<&'a str>, usize) {
+    let prefix = format!("{key}=");
+    let mut values = line
+        .split_whitespace()
+        .filter_map(|token| token.strip_prefix(prefix.as_str()));
+    let first = values.next();
+    (first, usize::from(first.is_some()) + values.count())
+}
+
+#[test]
+fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
+    const REQUESTS: usize = 2_000;
+    let logs = log_buffer();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcomes = runtime.block_on(async {
+        let (addr, stop, server) = start(true);
+        let started = std::time::Instant::now();
+        let outcomes = tokio::time::timeout(
+            Duration::from_secs(120),
+            app::send_requests(addr, REQUESTS, REQUESTS),
+        )
+        .await
+        .expect("2,000 requests answered within two minutes");
+        let elapsed = started.elapsed();
+        stop.send(()).unwrap();
+        server.await.unwrap();
+        (outcomes, elapsed)
+    });
+    let (outcomes, elapsed) = outcomes;
+
+    assert_eq!(outcomes.len(), REQUESTS);
+    let summary = app::summarize(&outcomes, elapsed, true);
+    assert_eq!(
+        (summary.requests, summary.errors, summary.crosstalk),
+        (REQUESTS, 0, 0)
+    );
+    assert!(
+        summary.p50 <= summary.p99 && summary.per_second > 0.0,
+        "{summary:?}"
+    );
+    for outcome in &outcomes {
+        let n = outcome.n;
+        let own = format!("request_id=req-{n} user_id=user-{n}");
+        assert_eq!(outcome.answer.as_deref(), Ok(own.as_str()), "request {n}");
+        assert_eq!(app::expected_answer(n), own);
+    }
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let mut lines_per_request = vec![0_usize; REQUESTS];
+    for line in text.lines().filter(|line| line.contains("n=")) {
+        let n: usize = field(line, "n").0.unwrap().parse().unwrap();
+        assert_eq!(
+            field(line, "request_id"),
+            (Some(format!("req-{n}").as_str()), 1),
+            "{line}"
+        );
+        assert_eq!(
+            field(line, "user_id"),
+            (Some(format!("user-{n}").as_str()), 1),
+            "{line}"
+        );
+        lines_per_request[n] += 1;
+    }
+    // "request received", "subtask", "answered".
+    assert!(
+        lines_per_request.iter().all(|&count| count == 3),
+        "every request logs three lines: {:?}",
+        lines_per_request.iter().filter(|&&c| c != 3).count()
+    );
+}
+
+/// Sends `ids` one after the other to `/remember` on one keep-alive connection, so every
+/// request is handled by the same connection task; what each request found there.
+async fn remembered(addr: SocketAddr, ids: &[&str]) -> Vec<String> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let mut seen = Vec::new();
+    for id in ids {
+        let request = hyper::Request::get("/remember")
+            .header("host", addr.to_string())
+            .header("x-request-id", *id)
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        seen.push(String::from_utf8(body.to_vec()).unwrap());
+    }
+    drop(sender);
+    connection.await.unwrap().unwrap();
+    seen
+}
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_value_set_by_one_request_is_never_seen_by_the_next_on_the_same_thread() {
+    let seen = current_thread_runtime().block_on(async {
+        let (addr, stop, server) = start(true);
+        let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
+        stop.send(()).unwrap();
+        server.await.unwrap();
+        seen
+    });
+    assert_eq!(seen, ["nobody", "nobody", "nobody"]);
+}
+
+/// The control for the test above: without the layer, the handler's value stays in the worker
+/// thread's context and the next request reads it (uvicorn's bug before
+/// `--reset-contextvars`).
+#[test]
+fn without_the_layer_the_next_request_sees_the_leftover_value() {
+    let seen = current_thread_runtime().block_on(async {
+        let (addr, stop, server) = start(false);
+        let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
+        stop.send(()).unwrap();
+        server.await.unwrap();
+        seen
+    });
+    assert_eq!(seen, ["nobody", "r-1", "r-2"]);
+}
