@@ -136,12 +136,23 @@ impl<F, C: BorrowMut<Context>> WithContext<F, C> {
         self.context.borrow()
     }
 
+    /// The context the inner future runs in, mutably, also when the wrapper is pinned (the
+    /// context itself is never pinned). `std::mem::take` on it moves the context out of a
+    /// finished future that cannot be unpinned.
+    #[must_use]
+    pub fn context_mut(self: Pin<&mut Self>) -> &mut Context {
+        self.project().1
+    }
+
     /// The inner future (finished or not) and its context, with the changes made so far.
     pub fn into_inner(self) -> (F, C) {
-        let this = ManuallyDrop::new(self);
+        let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped nor used again, so each field is moved out exactly
         // once. `self` was taken by value, so it is not pinned and `inner` may move.
-        unsafe { (ptr::read(&*this.inner), ptr::read(&this.context)) }
+        unsafe {
+            let inner = ManuallyDrop::take(&mut this.inner);
+            (inner, ptr::read(ptr::from_ref(&this.context)))
+        }
     }
 
     #[inline]
@@ -153,7 +164,10 @@ impl<F, C: BorrowMut<Context>> WithContext<F, C> {
         // so a plain `&mut` to it is fine.
         unsafe {
             let this = self.get_unchecked_mut();
-            (Pin::new_unchecked(&mut *this.inner), this.context.borrow_mut())
+            (
+                Pin::new_unchecked(&mut *this.inner),
+                this.context.borrow_mut(),
+            )
         }
     }
 }
