@@ -135,7 +135,10 @@ fn with_context_sees_exactly_that_context() {
     let task = async { (USER.get(), TRANSACTION.try_get().ok()) };
     assert_eq!(block_on(task.with_current_context()), ("caller", None));
     let task = async { (USER.get(), TRANSACTION.try_get().ok()) };
-    assert_eq!(block_on(task.with_context(Context::new())), ("nobody", None));
+    assert_eq!(
+        block_on(task.with_context(Context::new())),
+        ("nobody", None)
+    );
 }
 
 #[test]
@@ -264,7 +267,10 @@ fn token_reset_in_another_task_is_wrong_context_and_changes_nothing() {
     assert_eq!(after, "second");
     // The token still works in the task that made it.
     let ctx = first.as_mut().context_mut();
-    assert_eq!(ctx.run(|| (USER.reset(token).is_ok(), USER.get())), (true, "nobody"));
+    assert_eq!(
+        ctx.run(|| (USER.reset(token).is_ok(), USER.get())),
+        (true, "nobody")
+    );
 }
 
 #[test]

@@ -55,7 +55,9 @@ async fn handle_ticket(ticket: &'static str, sleep_ms: u64) -> [&'static str; 2]
     let token = TICKET.set(ticket);
     tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
     let after_sleep = TICKET.get();
-    TICKET.reset(token).expect("the task's own token resets after the await");
+    TICKET
+        .reset(token)
+        .expect("the task's own token resets after the await");
     [after_sleep, TICKET.get()]
 }
 
@@ -102,36 +104,39 @@ on_both_runtimes!(wrapped_futures_joined_in_one_task_keep_their_own_ticket, {
     assert_eq!(TICKET.get(), "CALLER");
 });
 
-on_both_runtimes!(ten_thousand_tasks_each_read_their_own_value_while_migrating, {
-    const TASKS: u64 = 10_000;
-    const YIELDS: usize = 20;
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|id| {
-            contextvars::spawn(async move {
-                TASK_ID.set(id);
-                let mut threads = HashSet::new();
-                for _ in 0..YIELDS {
-                    threads.insert(std::thread::current().id());
-                    yield_now().await;
-                    assert_eq!(TASK_ID.get(), id, "task {id} read another task's value");
-                }
-                threads.len()
+on_both_runtimes!(
+    ten_thousand_tasks_each_read_their_own_value_while_migrating,
+    {
+        const TASKS: u64 = 10_000;
+        const YIELDS: usize = 20;
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|id| {
+                contextvars::spawn(async move {
+                    TASK_ID.set(id);
+                    let mut threads = HashSet::new();
+                    for _ in 0..YIELDS {
+                        threads.insert(std::thread::current().id());
+                        yield_now().await;
+                        assert_eq!(TASK_ID.get(), id, "task {id} read another task's value");
+                    }
+                    threads.len()
+                })
             })
-        })
-        .collect();
-    let mut migrated = 0;
-    for task in tasks {
-        if task.await.unwrap() > 1 {
-            migrated += 1;
+            .collect();
+        let mut migrated = 0;
+        for task in tasks {
+            if task.await.unwrap() > 1 {
+                migrated += 1;
+            }
         }
+        if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+            assert!(migrated > 0, "no task ever resumed on another worker");
+        }
+        assert!(!TASK_ID.is_set());
+        assert!(copy_context().is_empty());
+        assert_worker_contexts_are_untouched().await;
     }
-    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
-        assert!(migrated > 0, "no task ever resumed on another worker");
-    }
-    assert!(!TASK_ID.is_set());
-    assert!(copy_context().is_empty());
-    assert_worker_contexts_are_untouched().await;
-});
+);
 
 on_both_runtimes!(spawn_inherits_a_copy_and_nothing_flows_back, {
     let _user = USER.set("dina");
@@ -149,7 +154,10 @@ on_both_runtimes!(spawn_inherits_a_copy_and_nothing_flows_back, {
     let _later = USER.set("steve");
     go.send(()).unwrap();
     assert_eq!(child.await.unwrap(), ("dina", None, "no session"));
-    assert_eq!((USER.get(), TRANSACTION.get(), SESSION.get()), ("steve", 7, "s-1"));
+    assert_eq!(
+        (USER.get(), TRANSACTION.get(), SESSION.get()),
+        ("steve", 7, "s-1")
+    );
 });
 
 on_both_runtimes!(non_inherited_vars_start_from_default_in_every_child, {
@@ -212,42 +220,51 @@ on_both_runtimes!(spawn_local_runs_in_a_copy_on_a_local_set, {
     assert_eq!(TICKET.get(), "no ticket");
 });
 
-on_both_runtimes!(token_made_before_await_resets_after_it_wherever_the_task_resumed, {
-    let _user = USER.set("caller");
-    let task = contextvars::spawn(async {
-        let token = USER.set("task");
-        for _ in 0..50 {
-            yield_now().await;
-            tokio::time::sleep(Duration::from_micros(10)).await;
-        }
-        USER.reset(token).map_err(|error| error.kind())?;
-        Ok::<_, ResetErrorKind>(USER.get())
-    });
-    assert_eq!(task.await.unwrap(), Ok("caller"));
-});
+on_both_runtimes!(
+    token_made_before_await_resets_after_it_wherever_the_task_resumed,
+    {
+        let _user = USER.set("caller");
+        let task = contextvars::spawn(async {
+            let token = USER.set("task");
+            for _ in 0..50 {
+                yield_now().await;
+                tokio::time::sleep(Duration::from_micros(10)).await;
+            }
+            USER.reset(token).map_err(|error| error.kind())?;
+            Ok::<_, ResetErrorKind>(USER.get())
+        });
+        assert_eq!(task.await.unwrap(), Ok("caller"));
+    }
+);
 
-on_both_runtimes!(token_reset_in_another_task_is_wrong_context_and_changes_nothing, {
-    let (send_token, receive_token) = oneshot::channel();
-    let (send_back, receive_back) = oneshot::channel();
-    let owner = contextvars::spawn(async move {
-        let token = USER.set("owner");
-        send_token.send(token).unwrap();
-        let token = receive_back.await.unwrap();
-        let still = USER.get();
-        USER.reset(token).unwrap();
-        (still, USER.get())
-    });
-    let thief = contextvars::spawn(async move {
-        let token = receive_token.await.unwrap();
-        USER.set("thief");
-        let error = USER.reset(token).unwrap_err();
-        let kind = error.kind();
-        send_back.send(error.into_token()).unwrap();
-        (kind, USER.get())
-    });
-    assert_eq!(thief.await.unwrap(), (ResetErrorKind::WrongContext, "thief"));
-    assert_eq!(owner.await.unwrap(), ("owner", "nobody"));
-});
+on_both_runtimes!(
+    token_reset_in_another_task_is_wrong_context_and_changes_nothing,
+    {
+        let (send_token, receive_token) = oneshot::channel();
+        let (send_back, receive_back) = oneshot::channel();
+        let owner = contextvars::spawn(async move {
+            let token = USER.set("owner");
+            send_token.send(token).unwrap();
+            let token = receive_back.await.unwrap();
+            let still = USER.get();
+            USER.reset(token).unwrap();
+            (still, USER.get())
+        });
+        let thief = contextvars::spawn(async move {
+            let token = receive_token.await.unwrap();
+            USER.set("thief");
+            let error = USER.reset(token).unwrap_err();
+            let kind = error.kind();
+            send_back.send(error.into_token()).unwrap();
+            (kind, USER.get())
+        });
+        assert_eq!(
+            thief.await.unwrap(),
+            (ResetErrorKind::WrongContext, "thief")
+        );
+        assert_eq!(owner.await.unwrap(), ("owner", "nobody"));
+    }
+);
 
 on_both_runtimes!(panic_inside_a_task_leaves_the_worker_context_as_it_was, {
     let _user = USER.set("caller");
