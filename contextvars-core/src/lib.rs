@@ -13,6 +13,8 @@
 //!   [`join_all`]: futures that run every poll in their own context; `StreamExt` (feature
 //!   `futures`) for streams; `tokio::{spawn, spawn_blocking, spawn_local}` (feature `tokio`).
 //! - [`registry`]: every variable declared with `#[context_var]`, by module.
+//! - `tower` (feature `tower`): a layer that runs every request in its own context.
+//! - `tracing` (feature `tracing`): context variables as fields of every log line.
 //!
 //! # What flows where
 //!
@@ -43,8 +45,18 @@
 //! the spawn helpers, wrap futures handed to other spawners with `with_current_context()`, and
 //! give each concurrent branch of one task its own wrapper (or use [`join_all`]); code that runs
 //! inside a wrapped task, at any depth, needs nothing more.
-//! - `tower` (feature `tower`): a layer that runs every request in its own context.
-//! - `tracing` (feature `tracing`): context variables as fields of every log line.
+//!
+//! A [`Token`] is used at most once: [`ContextVar::reset`] takes it by value, so a second reset
+//! does not compile, where Python raises `RuntimeError` at run time.
+//!
+//! ```compile_fail,E0382
+//! use contextvars_core::ContextVar;
+//!
+//! static V: ContextVar<u8> = ContextVar::new("v");
+//! let token = V.set(1);
+//! V.reset(token).unwrap();
+//! V.reset(token).unwrap(); // error[E0382]: use of moved value: `token`
+//! ```
 
 mod context;
 mod current;

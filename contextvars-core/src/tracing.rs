@@ -219,9 +219,11 @@ impl<F> ContextFields<F> {
     }
 
     /// Adds the declared variables of `vars`, such as `get_context_vars!(crate::request)`,
-    /// each under its name in lower case.
+    /// each under its name in lower case, in the order of their names.
     #[must_use]
     pub fn vars(mut self, vars: &VarSet) -> ContextFields<F> {
+        let mut vars: Vec<_> = vars.iter().collect();
+        vars.sort_by_key(|reg| (reg.name(), reg.module_path()));
         for reg in vars {
             self.fields.push(Field {
                 name: reg.name().to_lowercase().into(),
