@@ -40,7 +40,7 @@ echo "[$(stamp)] 1/5 CPython, pass 1" >&2
 
 echo "[$(stamp)] 2/5 criterion: benches/core.rs ($CRITERION_ARGS)" >&2
 # shellcheck disable=SC2086 # CRITERION_ARGS is a list of arguments
-cargo bench --bench core -- $CRITERION_ARGS 2>&1 | tee "$OUT/criterion.log" | grep -E '^[a-z_]+/|time:' >&2
+cargo bench --bench core -- $CRITERION_ARGS 2>&1 | tee "$OUT/criterion.log" | grep --line-buffered -E '^[a-z_]+/|time:' >&2
 
 echo "[$(stamp)] 3/5 CPython, pass 2" >&2
 "$PYTHON" scripts/bench_cpython.py "$OUT/cpython-2.json"
