@@ -100,3 +100,70 @@ impl<F: Future> fmt::Debug for JoinAll<F> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The unsafe pinning in `WithContext` and `JoinAll`, small enough for Miri.
+
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{self, Poll, Waker};
+
+    use crate::{Context, ContextVar, FutureExt, join_all};
+
+    static NAME: ContextVar<String> = ContextVar::new("name");
+
+    /// Pending `n` times (waking itself), then ready with a string that lives on the heap, so
+    /// Miri sees any use after free or double drop of outputs and futures.
+    fn after(n: usize, name: &str) -> impl Future<Output = String> + use<> {
+        let mut left = n;
+        let name = name.to_owned();
+        std::future::poll_fn(move |cx| {
+            if left == 0 {
+                return Poll::Ready(name.clone());
+            }
+            left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+    }
+
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        let mut cx = task::Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+        }
+    }
+
+    #[test]
+    fn join_all_drops_each_future_once_and_keeps_order() {
+        let branches = [3, 0, 1].map(|n| async move {
+            NAME.set(format!("branch {n}"));
+            let done = after(n, "x").await;
+            format!("{done} {}", NAME.get())
+        });
+        let outputs = block_on(join_all(branches));
+        assert_eq!(outputs, ["x branch 3", "x branch 0", "x branch 1"]);
+        assert!(!NAME.is_set());
+    }
+
+    #[test]
+    fn unfinished_join_all_and_wrappers_drop_cleanly() {
+        let mut cx = task::Context::from_waker(Waker::noop());
+        let mut joined = Box::pin(join_all([after(0, "a"), after(5, "b")]));
+        assert!(joined.as_mut().poll(&mut cx).is_pending());
+        drop(joined);
+
+        let mut wrapped = Box::pin(async { NAME.set("set".into()) }.with_context(Context::new()));
+        assert!(wrapped.as_mut().poll(&mut cx).is_ready());
+        let ctx = std::mem::take(wrapped.as_mut().context_mut());
+        assert_eq!(ctx.get(&NAME).as_deref(), Some("set"));
+
+        let (inner, ctx) = Box::pin(after(1, "c")).with_current_context().into_inner();
+        assert_eq!(block_on(inner), "c");
+        assert!(ctx.is_empty());
+    }
+}
