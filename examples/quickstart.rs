@@ -10,6 +10,7 @@ use contextvars::{Context, ContextVar, copy_context};
 static USER_ID: ContextVar<u64> = ContextVar::with_default("user_id", || 0);
 static TICKET: ContextVar<String> = ContextVar::new("ticket");
 static NAME: ContextVar<&str> = ContextVar::with_default("name", || "nobody");
+static UNSET: ContextVar<u64> = ContextVar::new("unset");
 
 fn user_id_walkthrough() {
     println!("== get / set / reset");
@@ -21,13 +22,19 @@ fn user_id_walkthrough() {
 
     let inner = USER_ID.set(7);
     println!("after set(7): {}", USER_ID.get());
-    USER_ID.reset(inner).expect("token of this variable, made in this context");
+    USER_ID
+        .reset(inner)
+        .expect("token of this variable, made in this context");
     println!("reset to the token's snapshot: {}", USER_ID.get());
 
-    USER_ID.reset(token).expect("token of this variable, made in this context");
-    println!("reset to before the first set (the default): {}", USER_ID.get());
+    USER_ID
+        .reset(token)
+        .expect("token of this variable, made in this context");
+    println!(
+        "reset to before the first set (the default): {}",
+        USER_ID.get()
+    );
 
-    static UNSET: ContextVar<u64> = ContextVar::new("unset");
     match UNSET.try_get() {
         Ok(value) => println!("unexpected value {value}"),
         Err(error) => println!("a variable without default: {error}"),

@@ -87,7 +87,11 @@ fn overwritten_and_reset_values_are_dropped_once_unreferenced() {
         assert_eq!(Arc::strong_count(&first), 2);
         drop(held);
         V.reset(token2).unwrap();
-        assert_eq!(Arc::strong_count(&second), 1, "reset dropped the overwritten value");
+        assert_eq!(
+            Arc::strong_count(&second),
+            1,
+            "reset dropped the overwritten value"
+        );
         V.reset(token).unwrap();
         assert_eq!(Arc::strong_count(&first), 1);
     });

@@ -95,7 +95,11 @@ impl Harness {
 
     fn check_current(&self) {
         for var in 0..VARS {
-            assert_eq!(self.vars[var].try_get().ok(), self.expected(var), "var {var}");
+            assert_eq!(
+                self.vars[var].try_get().ok(),
+                self.expected(var),
+                "var {var}"
+            );
             assert_eq!(self.vars[var].is_set(), self.current.map.contains_key(&var));
         }
         let snapshot = copy_context();
@@ -151,7 +155,10 @@ impl Harness {
                 }
             }
             Op::Get(var) => {
-                assert_eq!(self.vars[*var].get_or(-99), self.current.map.get(var).copied().unwrap_or(-99));
+                assert_eq!(
+                    self.vars[*var].get_or(-99),
+                    self.current.map.get(var).copied().unwrap_or(-99)
+                );
             }
             Op::Copy => {
                 let model = ModelContext {
@@ -200,7 +207,10 @@ impl Harness {
             assert_eq!(context.get(&self.vars[*var]), Some(*value));
         }
         assert_eq!(context.len(), inner.map.len());
-        assert!(copy_context().same_bindings(&outer_snapshot), "leaving restores the outer context");
+        assert!(
+            copy_context().same_bindings(&outer_snapshot),
+            "leaving restores the outer context"
+        );
         inner
     }
 }

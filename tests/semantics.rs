@@ -148,7 +148,11 @@ fn token_of_another_var_is_refused_and_handed_back() {
         assert_eq!(err.kind(), ResetErrorKind::WrongVar);
         assert!(err.to_string().contains("different ContextVar"), "{err}");
         assert!(err.to_string().contains("`b`"), "{err}");
-        assert_eq!((A.get(), B.get()), (1, 5), "a refused reset changes nothing");
+        assert_eq!(
+            (A.get(), B.get()),
+            (1, 5),
+            "a refused reset changes nothing"
+        );
         A.reset(err.into_token()).unwrap();
         assert_eq!(A.try_get().ok(), None);
     });
@@ -178,7 +182,10 @@ fn reset_removes_and_never_stores_the_default() {
     assert_eq!(ctx.iter().count(), 0);
     let token = ctx.run(|| V.set(1));
     assert_eq!(ctx.get(&V), Some(1));
-    assert_eq!(ctx.iter().map(|(info, _)| info.name()).collect::<Vec<_>>(), ["v"]);
+    assert_eq!(
+        ctx.iter().map(|(info, _)| info.name()).collect::<Vec<_>>(),
+        ["v"]
+    );
     ctx.run(|| V.reset(token)).unwrap();
     assert!(!ctx.contains(&V));
     assert_eq!(ctx.get(&V), None);
@@ -283,7 +290,10 @@ fn context_equality_is_by_bindings_not_identity() {
     assert!(inner.same_bindings(&ctx1));
     let mut other = Context::new();
     other.run(|| V.set(1));
-    assert!(!other.same_bindings(&ctx1), "a value set twice is two values");
+    assert!(
+        !other.same_bindings(&ctx1),
+        "a value set twice is two values"
+    );
     assert!(Context::new().same_bindings(&Context::default()));
 }
 
@@ -356,7 +366,11 @@ fn panic_inside_run_propagates_and_restores_the_caller() {
         let payload = caught.unwrap_err();
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"inside run"));
         assert_eq!(V.get(), 1, "the caller's context is back");
-        assert_eq!(ctx.get(&V), Some(2), "changes made before the panic stay in ctx");
+        assert_eq!(
+            ctx.get(&V),
+            Some(2),
+            "changes made before the panic stay in ctx"
+        );
     });
 }
 
@@ -558,7 +572,11 @@ fn non_inheriting_variables_start_from_default_in_threads() {
             .join()
             .unwrap();
         assert_eq!(seen, (0, 8));
-        assert_eq!(copy_context().get(&TX), Some(7), "copy_context keeps everything");
+        assert_eq!(
+            copy_context().get(&TX),
+            Some(7),
+            "copy_context keeps everything"
+        );
         assert_eq!(Context::inherited().get(&TX), None);
     });
 }

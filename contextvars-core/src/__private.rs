@@ -2,8 +2,8 @@
 
 use std::sync::OnceLock;
 
-pub use crate::registry::{ErasedVar, PathStart, Registration, module_vars};
 pub use crate::registry::VarSet;
+pub use crate::registry::{ErasedVar, PathStart, Registration, module_vars};
 pub use crate::var::ContextVar;
 pub use inventory;
 

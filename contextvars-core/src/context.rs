@@ -109,8 +109,13 @@ impl Context {
     where
         T: Send + Sync + 'static,
     {
-        self.entry(var)
-            .map(|entry| entry.value.as_any().downcast_ref::<T>().expect("value of the var's type"))
+        self.entry(var).map(|entry| {
+            entry
+                .value
+                .as_any()
+                .downcast_ref::<T>()
+                .expect("value of the var's type")
+        })
     }
 
     /// Whether this context binds `var`. Defaults do not count.

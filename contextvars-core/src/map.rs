@@ -128,7 +128,10 @@ impl Node {
 
     /// A node holding two entries whose keys agree below `shift`.
     fn pair(a: Entry, b: Entry, shift: u32) -> Node {
-        debug_assert!(shift <= MAX_SHIFT, "distinct keys must differ at some level");
+        debug_assert!(
+            shift <= MAX_SHIFT,
+            "distinct keys must differ at some level"
+        );
         let bit_a = bit(a.key, shift);
         let bit_b = bit(b.key, shift);
         if bit_a == bit_b {
@@ -240,16 +243,14 @@ impl Map {
     /// Binds `entry.key` to `entry.value`; returns the value it replaces.
     pub(crate) fn insert(&mut self, entry: Entry) -> Option<ValueRef> {
         let inherit = entry.meta.inherit;
-        let replaced = match &mut self.root {
-            Some(root) => NodeRef::make_mut(root).insert(entry, 0),
-            None => {
-                let bit = bit(entry.key, 0);
-                self.root = Some(NodeRef::new(Node {
-                    bitmap: bit,
-                    slots: vec![Slot::Entry(entry)],
-                }));
-                None
-            }
+        let replaced = if let Some(root) = &mut self.root {
+            NodeRef::make_mut(root).insert(entry, 0)
+        } else {
+            self.root = Some(NodeRef::new(Node {
+                bitmap: bit(entry.key, 0),
+                slots: vec![Slot::Entry(entry)],
+            }));
+            None
         };
         if replaced.is_none() {
             self.len += 1;
@@ -297,7 +298,10 @@ impl Map {
             .map(|entry| entry.key)
             .collect();
         let mut map = self.clone();
-        let removed = local.into_iter().filter_map(|key| map.remove(key)).collect();
+        let removed = local
+            .into_iter()
+            .filter_map(|key| map.remove(key))
+            .collect();
         (map, removed)
     }
 
@@ -409,7 +413,10 @@ mod tests {
             map.insert(entry(key.wrapping_mul(0x9e37_79b9_7f4a_7c15), key));
         }
         for key in 1..=n {
-            assert!(map.remove(key.wrapping_mul(0x9e37_79b9_7f4a_7c15)).is_some());
+            assert!(
+                map.remove(key.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                    .is_some()
+            );
         }
         assert_eq!(map.len(), 0);
         assert!(map.root.is_none());

@@ -95,7 +95,7 @@ impl fmt::Debug for Registration {
             .field("name", &self.name())
             .field("module_path", &self.module_path)
             .field("type_name", &self.type_name())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::current::{self, Displaced};
 use crate::error::{LookupError, ResetError, ResetErrorKind};
@@ -149,7 +149,8 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// If the default factory panics (the next call runs it again).
     #[must_use]
     pub fn default_value(&self) -> Option<&T> {
-        self.default.map(|make| self.default_value.get_or_init(make))
+        self.default
+            .map(|make| self.default_value.get_or_init(make))
     }
 
     /// A new default value, from a new call of the factory (what a reset by the registry binds).
@@ -193,6 +194,8 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     ///
     /// # Errors
     /// [`LookupError`] when the variable has neither.
+    // `Option::cloned` as a path is not general over the borrow's lifetime.
+    #[allow(clippy::redundant_closure_for_method_calls)]
     pub fn try_get(&self) -> Result<T, LookupError>
     where
         T: Clone,
@@ -208,6 +211,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// [`try_get`](Self::try_get) or [`get_or`](Self::get_or) where that can happen.
     #[inline]
     #[must_use]
+    #[allow(clippy::redundant_closure_for_method_calls)]
     pub fn get(&self) -> T
     where
         T: Clone,
@@ -402,9 +406,12 @@ impl<T: 'static> Token<T> {
     /// `Token.MISSING`).
     #[must_use]
     pub fn old_value(&self) -> Option<&T> {
-        self.old
-            .get()
-            .map(|value| value.as_any().downcast_ref::<T>().expect("token of this type"))
+        self.old.get().map(|value| {
+            value
+                .as_any()
+                .downcast_ref::<T>()
+                .expect("token of this type")
+        })
     }
 }
 
