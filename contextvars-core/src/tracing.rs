@@ -423,4 +423,26 @@ mod tests {
         assert!(lines[0].ends_with("none"), "{lines:?}");
         assert!(lines[1].ends_with("some label=x"), "{lines:?}");
     }
+
+    #[test]
+    fn declared_values_of_other_types_need_display_type() {
+        struct Money(u32);
+        impl Display for Money {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "${}", self.0)
+            }
+        }
+        static PRICE: ContextVar<Money> = ContextVar::new("price");
+        static REG: Registration = Registration::new("tests", &PRICE);
+        let vars = VarSet::new(vec![&REG]);
+        let log = |format: ContextFields| {
+            log_with(format, || {
+                let _price = PRICE.set(Money(5));
+                ::tracing::info!("sold");
+            })
+        };
+        assert!(log(ContextFields::new().vars(&vars))[0].ends_with("sold"));
+        let lines = log(ContextFields::new().vars(&vars).display_type::<Money>());
+        assert!(lines[0].ends_with("sold price=$5"), "{lines:?}");
+    }
 }
