@@ -109,57 +109,57 @@ fn bench_get(c: &mut Criterion) {
 
     ctx.run(|| {
         g.bench_function("ours.with_u64", |b| {
-            b.iter(|| U64.with(|v| black_box(v.copied())))
+            b.iter(|| U64.with(|v| black_box(v.copied())));
         });
         g.bench_function("ours.get_u64", |b| b.iter(|| black_box(U64.get())));
         g.bench_function("ours.with_arc_str", |b| {
-            b.iter(|| ARC.with(|v| black_box(v.map(|s| s.len()))))
+            b.iter(|| ARC.with(|v| black_box(v.map(|s| s.len()))));
         });
         g.bench_function("ours.get_arc_str", |b| b.iter(|| black_box(ARC.get())));
         g.bench_function("ours.default_with_u64", |b| {
-            b.iter(|| DEF_U64.with(|v| black_box(v.copied())))
+            b.iter(|| DEF_U64.with(|v| black_box(v.copied())));
         });
         g.bench_function("ours.default_get_u64", |b| {
-            b.iter(|| black_box(DEF_U64.get()))
+            b.iter(|| black_box(DEF_U64.get()));
         });
         g.bench_function("ours.default_get_arc_str", |b| {
-            b.iter(|| black_box(DEF_ARC.get()))
+            b.iter(|| black_box(DEF_ARC.get()));
         });
         g.bench_function("ours.default_never_set_get_u64", |b| {
-            b.iter(|| black_box(DEF_NEVER_SET.get()))
+            b.iter(|| black_box(DEF_NEVER_SET.get()));
         });
     });
 
     // thread_local!: the floor.
     g.bench_function("tls.cell_get_u64", |b| {
-        b.iter(|| black_box(TL_CELL.with(Cell::get)))
+        b.iter(|| black_box(TL_CELL.with(Cell::get)));
     });
     g.bench_function("tls.refcell_with_u64", |b| {
-        b.iter(|| TL_U64.with(|v| black_box(*v.borrow())))
+        b.iter(|| TL_U64.with(|v| black_box(*v.borrow())));
     });
     g.bench_function("tls.refcell_with_arc_str", |b| {
-        b.iter(|| TL_ARC.with(|v| black_box(v.borrow().as_ref().map(|s| s.len()))))
+        b.iter(|| TL_ARC.with(|v| black_box(v.borrow().as_ref().map(|s| s.len()))));
     });
     g.bench_function("tls.refcell_get_arc_str", |b| {
-        b.iter(|| TL_ARC.with(|v| black_box(v.borrow().clone())))
+        b.iter(|| TL_ARC.with(|v| black_box(v.borrow().clone())));
     });
 
     // tokio::task_local!, inside a scope.
     TK_U64.sync_scope(7, || {
         TK_ARC.sync_scope(arc_value(), || {
             g.bench_function("tokio.with_u64", |b| {
-                b.iter(|| TK_U64.with(|v| black_box(*v)))
+                b.iter(|| TK_U64.with(|v| black_box(*v)));
             });
             g.bench_function("tokio.get_u64", |b| b.iter(|| black_box(TK_U64.get())));
             g.bench_function("tokio.with_arc_str", |b| {
-                b.iter(|| TK_ARC.with(|v| black_box(v.len())))
+                b.iter(|| TK_ARC.with(|v| black_box(v.len())));
             });
             g.bench_function("tokio.get_arc_str", |b| b.iter(|| black_box(TK_ARC.get())));
         });
     });
     // The closest thing tokio has to a default: `try_with` outside any scope.
     g.bench_function("tokio.try_with_outside_scope_u64", |b| {
-        b.iter(|| black_box(TK_U64.try_with(|v| *v).unwrap_or(7)))
+        b.iter(|| black_box(TK_U64.try_with(|v| *v).unwrap_or(7)));
     });
 
     // opentelemetry::Context: values keyed by type.
@@ -169,25 +169,29 @@ fn bench_get(c: &mut Criterion) {
             .with_value(arc_value())
             .attach();
         g.bench_function("otel.map_current_with_u64", |b| {
-            b.iter(|| opentelemetry::Context::map_current(|c| black_box(c.get::<u64>().copied())))
+            b.iter(|| opentelemetry::Context::map_current(|c| black_box(c.get::<u64>().copied())));
         });
         g.bench_function("otel.current_get_u64", |b| {
-            b.iter(|| black_box(opentelemetry::Context::current().get::<u64>().copied()))
+            b.iter(|| black_box(opentelemetry::Context::current().get::<u64>().copied()));
         });
         g.bench_function("otel.map_current_with_arc_str", |b| {
             b.iter(|| {
-                opentelemetry::Context::map_current(|c| black_box(c.get::<Arc<str>>().map(|s| s.len())))
-            })
+                opentelemetry::Context::map_current(|c| {
+                    black_box(c.get::<Arc<str>>().map(|s| s.len()))
+                })
+            });
         });
         g.bench_function("otel.map_current_get_arc_str", |b| {
-            b.iter(|| opentelemetry::Context::map_current(|c| black_box(c.get::<Arc<str>>().cloned())))
+            b.iter(|| {
+                opentelemetry::Context::map_current(|c| black_box(c.get::<Arc<str>>().cloned()))
+            });
         });
         g.bench_function("otel.current_get_arc_str", |b| {
-            b.iter(|| black_box(opentelemetry::Context::current().get::<Arc<str>>().cloned()))
+            b.iter(|| black_box(opentelemetry::Context::current().get::<Arc<str>>().cloned()));
         });
         // A type the current context does not hold: otel's "default".
         g.bench_function("otel.map_current_missing_u32", |b| {
-            b.iter(|| opentelemetry::Context::map_current(|c| black_box(c.get::<u32>().copied())))
+            b.iter(|| opentelemetry::Context::map_current(|c| black_box(c.get::<u32>().copied())));
         });
     }
     g.finish();
@@ -201,7 +205,7 @@ fn bench_get_sized(c: &mut Criterion, fixtures: &mut [Fixture]) {
         let var = &vars[*n / 2];
         ctx.run(|| {
             g.bench_with_input(BenchmarkId::new("ours.with_u64", *n), n, |b, _| {
-                b.iter(|| var.with(|v| black_box(v.copied())))
+                b.iter(|| var.with(|v| black_box(v.copied())));
             });
         });
     }
@@ -224,7 +228,7 @@ fn bench_set(c: &mut Criterion, fixtures: &mut [Fixture]) {
                 b.iter(|| {
                     i += 1;
                     drop(var.set(black_box(i)));
-                })
+                });
             });
             // A snapshot taken before every set and dropped after it: the set copies the path
             // the snapshot shares, and the snapshot's drop frees the old path. Nothing is
@@ -236,10 +240,10 @@ fn bench_set(c: &mut Criterion, fixtures: &mut [Fixture]) {
                     let snapshot = copy_context();
                     drop(var.set(black_box(i)));
                     drop(black_box(snapshot));
-                })
+                });
             });
             g.bench_with_input(BenchmarkId::new("ours.copy_only", n), &n, |b, _| {
-                b.iter(|| drop(black_box(copy_context())))
+                b.iter(|| drop(black_box(copy_context())));
             });
         });
     }
@@ -250,18 +254,18 @@ fn bench_set(c: &mut Criterion, fixtures: &mut [Fixture]) {
         b.iter(|| {
             i += 1;
             TL_U64.with(|v| *v.borrow_mut() = Some(black_box(i)));
-        })
+        });
     });
     g.bench_function("tls.refcell_store_arc_str", |b| {
         let value = arc_value();
-        b.iter(|| TL_ARC.with(|v| drop(v.borrow_mut().replace(black_box(&value).clone()))))
+        b.iter(|| TL_ARC.with(|v| drop(v.borrow_mut().replace(black_box(&value).clone()))));
     });
     g.bench_function("otel.current_with_value_attach_drop_u64", |b| {
         let mut i = 0u64;
         b.iter(|| {
             i += 1;
             drop(opentelemetry::Context::current_with_value(black_box(i)).attach());
-        })
+        });
     });
     g.finish();
 }
@@ -279,12 +283,12 @@ fn bench_set_reset(c: &mut Criterion, fixtures: &mut [Fixture]) {
                     i += 1;
                     let token = var.set(black_box(i));
                     var.reset(token).unwrap();
-                })
+                });
             });
         });
     }
     g.bench_function("tokio.sync_scope_u64", |b| {
-        b.iter(|| TK_U64.sync_scope(black_box(1), || black_box(())))
+        b.iter(|| TK_U64.sync_scope(black_box(1), || black_box(())));
     });
     g.bench_function("tls.refcell_store_restore_u64", |b| {
         b.iter(|| {
@@ -292,8 +296,8 @@ fn bench_set_reset(c: &mut Criterion, fixtures: &mut [Fixture]) {
                 let old = v.replace(Some(black_box(1)));
                 black_box(());
                 *v.borrow_mut() = old;
-            })
-        })
+            });
+        });
     });
     g.finish();
 }
@@ -307,33 +311,34 @@ fn bench_copy(c: &mut Criterion, fixtures: &mut [Fixture]) {
         let n = fx.n;
         fx.ctx.run(|| {
             g.bench_with_input(BenchmarkId::new("ours.copy_context", n), &n, |b, _| {
-                b.iter(|| drop(black_box(copy_context())))
+                b.iter(|| drop(black_box(copy_context())));
             });
         });
     }
     {
         let _guard = opentelemetry::Context::new().with_value(7u64).attach();
         g.bench_function("otel.current", |b| {
-            b.iter(|| drop(black_box(opentelemetry::Context::current())))
+            b.iter(|| drop(black_box(opentelemetry::Context::current())));
         });
     }
     g.bench_function("model.arc_clone_drop", |b| {
         let arc = Arc::new(7u64);
-        b.iter(|| drop(black_box(Arc::clone(black_box(&arc)))))
+        b.iter(|| drop(black_box(Arc::clone(black_box(&arc)))));
     });
     g.finish();
 }
 
 fn bench_run(c: &mut Criterion, fixtures: &mut [Fixture]) {
     let mut g = c.benchmark_group("run");
-    let fx = fixtures.iter_mut().find(|fx| fx.n == 8).expect("an 8-variable fixture");
+    let fx = fixtures
+        .iter_mut()
+        .find(|fx| fx.n == 8)
+        .expect("an 8-variable fixture");
     let f = || black_box(());
-    g.bench_function("ours.run_empty", |b| {
-        b.iter(|| fx.ctx.run(black_box(f)))
-    });
+    g.bench_function("ours.run_empty", |b| b.iter(|| fx.ctx.run(black_box(f))));
     g.bench_function("bare.call_empty", |b| b.iter(|| (black_box(f))()));
     g.bench_function("tokio.sync_scope_u64", |b| {
-        b.iter(|| TK_U64.sync_scope(black_box(1), black_box(f)))
+        b.iter(|| TK_U64.sync_scope(black_box(1), black_box(f)));
     });
     g.finish();
 }
@@ -345,12 +350,12 @@ fn bench_ctx_get(c: &mut Criterion, fixtures: &mut [Fixture]) {
         let var = fx.var();
         let ctx = &fx.ctx;
         g.bench_with_input(BenchmarkId::new("ours.ctx_get_u64", n), &n, |b, _| {
-            b.iter(|| black_box(black_box(ctx).get(var)))
+            b.iter(|| black_box(black_box(ctx).get(var)));
         });
     }
     let cx = opentelemetry::Context::new().with_value(7u64);
     g.bench_function("otel.cx_get_u64", |b| {
-        b.iter(|| black_box(black_box(&cx).get::<u64>().copied()))
+        b.iter(|| black_box(black_box(&cx).get::<u64>().copied()));
     });
     g.finish();
 }
@@ -395,8 +400,10 @@ mod sixteen {
 
 /// Binds the 16 declared variables to `i`, as 16 plain `set`s (tokens dropped).
 fn set_sixteen(i: u64) {
-    use sixteen::*;
-    for var in [&V0, &V1, &V2, &V3, &V4, &V5, &V6, &V7, &V8, &V9, &V10, &V11, &V12, &V13, &V14, &V15] {
+    use sixteen::{V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15};
+    for var in [
+        &V0, &V1, &V2, &V3, &V4, &V5, &V6, &V7, &V8, &V9, &V10, &V11, &V12, &V13, &V14, &V15,
+    ] {
         drop(var.set(black_box(i)));
     }
 }
@@ -408,7 +415,7 @@ fn bench_reset_module(c: &mut Criterion) {
         set_sixteen(1);
         assert_eq!(contextvars::reset_module!(sixteen), 16);
         g.bench_function("ours.reset_module_16", |b| {
-            b.iter(|| black_box(contextvars::reset_module!(sixteen)))
+            b.iter(|| black_box(contextvars::reset_module!(sixteen)));
         });
         // The same 16 rebinds as plain `set`s: what Python code without reset_module does.
         g.bench_function("ours.set_16", |b| {
@@ -416,7 +423,7 @@ fn bench_reset_module(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 set_sixteen(i);
-            })
+            });
         });
     });
     assert_eq!(ctx.len(), 16);

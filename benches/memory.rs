@@ -14,6 +14,9 @@
 //!
 //! Prints a markdown table and fails when a figure is outside a sane bound.
 
+// Byte counts far below 2^52 and allocation sizes far below isize::MAX: the casts are exact.
+#![allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -44,7 +47,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -125,7 +131,9 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, which is fine.
     let rows: Vec<Row> = [1, 64, 10_000].into_iter().map(measure).collect();
 
-    println!("| variables N | bytes per variable held | snapshot (unchanged) | snapshot after 1 set | snapshot after N sets, per variable | copy_context() | all freed on drop |");
+    println!(
+        "| variables N | bytes per variable held | snapshot (unchanged) | snapshot after 1 set | snapshot after N sets, per variable | copy_context() | all freed on drop |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for r in &rows {
         println!(
@@ -140,12 +148,29 @@ fn main() {
         );
     }
     println!();
-    println!("Live heap bytes as requested from the allocator (malloc's per-block overhead not included); u64 values.");
+    println!(
+        "Live heap bytes as requested from the allocator (malloc's per-block overhead not included); u64 values."
+    );
 
     for r in &rows {
-        assert!(r.per_var < 256.0, "N={}: {:.1} bytes per variable", r.n, r.per_var);
-        assert!(r.snapshot <= 64, "N={}: an unchanged snapshot holds {} bytes", r.n, r.snapshot);
-        assert!(r.copy_context <= 64, "N={}: copy_context allocates {} bytes", r.n, r.copy_context);
+        assert!(
+            r.per_var < 256.0,
+            "N={}: {:.1} bytes per variable",
+            r.n,
+            r.per_var
+        );
+        assert!(
+            r.snapshot <= 64,
+            "N={}: an unchanged snapshot holds {} bytes",
+            r.n,
+            r.snapshot
+        );
+        assert!(
+            r.copy_context <= 64,
+            "N={}: copy_context allocates {} bytes",
+            r.n,
+            r.copy_context
+        );
         assert!(
             r.snapshot_after_one_set <= 4096,
             "N={}: one set under a snapshot copies {} bytes",

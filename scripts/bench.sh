@@ -13,6 +13,7 @@
 #   CARGO_TARGET_DIR  cargo's target dir (default ./target)
 #   CRITERION_ARGS    default "--warm-up-time 1 --measurement-time 2 --noplot"
 #   PYTHON            default python3
+#   BENCH_COMMIT      what the report names as the measured commit (default: git's HEAD)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,8 +24,6 @@ OUT=bench-results
 # criterion's results go under bench-results/, fresh each run, so the report never mixes in a
 # figure from an earlier run.
 export CRITERION_HOME="$PWD/$OUT/criterion"
-rm -rf "$OUT"
-mkdir -p "$OUT"
 
 stamp() { date -u +%H:%M:%S; }
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
@@ -34,6 +33,9 @@ load_start=$(load)
 
 echo "[$(stamp)] building the benches (not timed)" >&2
 cargo bench --bench core --bench memory --no-run
+# Only once the build succeeded: a failed build keeps the previous run's results.
+rm -rf "$OUT"
+mkdir -p "$OUT"
 
 echo "[$(stamp)] 1/5 CPython, pass 1" >&2
 "$PYTHON" scripts/bench_cpython.py "$OUT/cpython-1.json"
@@ -57,7 +59,7 @@ echo "[$(stamp)] 5/5 report" >&2
     --out "$OUT/report.md" \
     --meta "command=bash scripts/bench.sh" \
            "started=$started, finished $(date -u +"%H:%M UTC")" \
-           "commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')" \
+           "commit=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')}" \
            "rustc=$(rustc -V)" \
            "machine=$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //' || echo '?')" \
            "load average (1/5/15 min)=$load_start at the start, $load_end at the end" \
