@@ -81,16 +81,7 @@ impl Context {
     /// the outer one exactly. Entering a context twice at once is impossible: `run` takes
     /// `&mut self`.
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        struct Exit<'a>(&'a mut ContextData);
-
-        impl Drop for Exit<'_> {
-            fn drop(&mut self) {
-                current::swap_current(self.0);
-            }
-        }
-
-        current::swap_current(&mut self.data);
-        let _exit = Exit(&mut self.data);
+        let _entered = current::Entered::new(&mut self.data);
         f()
     }
 
@@ -109,13 +100,9 @@ impl Context {
     where
         T: Send + Sync + 'static,
     {
-        self.entry(var).map(|entry| {
-            entry
-                .value
-                .as_any()
-                .downcast_ref::<T>()
-                .expect("value of the var's type")
-        })
+        // SAFETY: the entry is bound to `var`'s key, so its value is a `T`.
+        self.entry(var)
+            .map(|entry| unsafe { entry.value.downcast_unchecked::<T>() })
     }
 
     /// Whether this context binds `var`. Defaults do not count.

@@ -1,12 +1,14 @@
 //! The current context of each OS thread, and the rules that keep it sound.
 //!
-//! Each thread owns one [`ContextData`] in a thread-local cell. Every API call reaches it
-//! through [`with_current`], which hands out `&mut ContextData` for a closure that must not call
+//! Each thread owns one [`ContextData`] in a thread-local cell, its base context. Entering a
+//! context ([`Entered`], what `Context::run` and every poll of a wrapped future do) points the
+//! thread at that context's data instead, which the entering call holds by `&mut` until it
+//! leaves. Every API call reaches the current one through [`with_current`], which hands out `&mut ContextData` for a closure that must not call
 //! user code: no value is dropped, no default factory runs and no user closure is called while
 //! that borrow is live. Values that a write pushes out of the map come back as [`Displaced`],
 //! dropped after the borrow ends.
 //!
-//! Borrowing reads ([`crate::ContextVar::with`]) hand user code a `&T` that points into a value
+//! Borrowing reads ([`read`], behind [`crate::ContextVar::with`]) hand user code a `&T` that points into a value
 //! owned by the current map, then run that code with the map free to change: a `with` closure
 //! may set other variables, enter other contexts or reset the one it is reading. To keep the
 //! `&T` alive without a reference count per read, the thread counts open borrows, and while any
@@ -14,6 +16,7 @@
 //! is emptied when the last borrow closes.
 
 use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::map::{Map, Value, ValueRef};
@@ -54,16 +57,32 @@ impl ContextData {
 }
 
 struct State {
-    current: UnsafeCell<ContextData>,
+    /// The thread's own context: current whenever no [`Entered`] is active.
+    base: UnsafeCell<ContextData>,
+    /// The context of the innermost active [`Entered`], or null for `base`.
+    entered: Cell<*mut ContextData>,
     borrows: Cell<usize>,
     parked: UnsafeCell<Vec<ValueRef>>,
     ids: Cell<(u64, u64)>,
 }
 
+impl State {
+    #[inline]
+    fn current(&self) -> *mut ContextData {
+        let entered = self.entered.get();
+        if entered.is_null() {
+            self.base.get()
+        } else {
+            entered
+        }
+    }
+}
+
 thread_local! {
     static STATE: State = const {
         State {
-            current: UnsafeCell::new(ContextData::new()),
+            base: UnsafeCell::new(ContextData::new()),
+            entered: Cell::new(std::ptr::null_mut()),
             borrows: Cell::new(0),
             parked: UnsafeCell::new(Vec::new()),
             ids: Cell::new((0, 0)),
@@ -78,10 +97,12 @@ thread_local! {
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
     STATE.with(|state| {
-        // SAFETY: the only other accesses to `current` are through this function and
-        // `BorrowGuard`, on this thread only, and none of them lets its reference escape or calls
-        // user code while holding it (the contract above), so this is the only live reference.
-        f(unsafe { &mut *state.current.get() })
+        // SAFETY: `current()` is either the thread's own `base` or the data of a context whose
+        // `&mut` an active `Entered` holds for this thread (see `Entered`). Every access goes
+        // through this function, `try_with_current` or `read`, on this thread only, and none of
+        // them lets its reference escape or calls user code while holding it (the contract
+        // above), so this is the only live reference.
+        f(unsafe { &mut *state.current() })
     })
 }
 
@@ -90,49 +111,85 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
 pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> Option<R> {
     // SAFETY: as in `with_current`.
     STATE
-        .try_with(|state| f(unsafe { &mut *state.current.get() }))
+        .try_with(|state| f(unsafe { &mut *state.current() }))
         .ok()
 }
 
-/// A read of the current context that hands user code a borrow of a stored value.
+/// Makes `data` the thread's current context until dropped, then restores the previous one.
 ///
-/// While a guard is alive, displaced values are parked, so a `&T` found through the map stays
-/// valid even if user code changes the map meanwhile.
-pub(crate) struct BorrowGuard(());
+/// Entering stores a pointer, so it costs the same at any size and touches no reference count.
+/// The `&mut` borrow the guard holds keeps `data` in place and out of everyone else's reach
+/// while the thread reaches it through that pointer.
+pub(crate) struct Entered<'a> {
+    previous: *mut ContextData,
+    _data: PhantomData<&'a mut ContextData>,
+}
 
-impl Drop for BorrowGuard {
+impl<'a> Entered<'a> {
     #[inline]
-    fn drop(&mut self) {
-        let parked = STATE.try_with(|state| {
-            let left = state.borrows.get() - 1;
-            state.borrows.set(left);
-            // SAFETY: `parked` is only touched here and in `dispose`, on this thread, neither of
-            // which calls user code while holding the reference.
-            let parked = unsafe { &mut *state.parked.get() };
-            (left == 0 && !parked.is_empty()).then(|| std::mem::take(parked))
-        });
-        // Dropped here, with no borrow of the thread state live: values may run user code.
-        drop(parked);
+    pub(crate) fn new(data: &'a mut ContextData) -> Entered<'a> {
+        let data: *mut ContextData = data;
+        Entered {
+            previous: STATE.with(|state| state.entered.replace(data)),
+            _data: PhantomData,
+        }
     }
 }
 
-/// Looks `key` up in the current context and, when bound, opens a borrow and returns a pointer
-/// to its value, valid until the guard is dropped. One thread-local access for both.
-#[inline]
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Guards drop in reverse order of creation on their thread (they are not `Send`, and
+        // each lives on the stack of the call that entered), so this restores exactly the
+        // context that was current before.
+        STATE.with(|state| state.entered.set(self.previous));
+    }
+}
+
+/// Calls `f` with a borrow of the value bound to `key` in the current context, or with `None`.
 ///
+/// While `f` runs, values that leave the map are parked rather than dropped (see the module
+/// docs), so the borrow stays valid whatever `f` does to the context. One thread-local access.
 /// Once the thread's storage is gone (a value's destructor reading a variable at thread exit),
-/// nothing is bound and reads fall back to the default.
-pub(crate) fn find(key: u64) -> Option<(BorrowGuard, *const dyn Value)> {
-    STATE
-        .try_with(|state| {
-            // SAFETY: as in `with_current`; the reference ends before this closure returns.
-            let current = unsafe { &*state.current.get() };
-            let value: *const dyn Value = std::sync::Arc::as_ptr(&current.map.get(key)?.value);
-            state.borrows.set(state.borrows.get() + 1);
-            Some((BorrowGuard(()), value))
-        })
-        .ok()
-        .flatten()
+/// nothing is bound.
+#[inline]
+pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
+    struct Release<'a>(&'a State);
+
+    impl Drop for Release<'_> {
+        #[inline]
+        fn drop(&mut self) {
+            let left = self.0.borrows.get() - 1;
+            self.0.borrows.set(left);
+            if left == 0 {
+                // SAFETY: `parked` is only touched here and in `dispose`, on this thread, and
+                // neither calls user code while holding the reference.
+                let parked = unsafe { &mut *self.0.parked.get() };
+                if !parked.is_empty() {
+                    // Dropped with no reference into the thread state live: may run user code.
+                    drop(std::mem::take(parked));
+                }
+            }
+        }
+    }
+
+    let mut f = Some(f);
+    let found = STATE.try_with(|state| {
+        // SAFETY: as in `with_current`; the shared reference ends at the end of this statement.
+        let value: *const dyn Value = match unsafe { &*state.current() }.map.get(key) {
+            Some(entry) => std::sync::Arc::as_ptr(&entry.value),
+            None => return (f.take().expect("called once"))(None),
+        };
+        state.borrows.set(state.borrows.get() + 1);
+        let _release = Release(state);
+        // SAFETY: the value is owned by the current map; while `borrows` is non-zero a value
+        // that leaves the map is parked, not dropped, so it outlives `f`.
+        (f.take().expect("called once"))(Some(unsafe { &*value }))
+    });
+    match found {
+        Ok(result) => result,
+        Err(_) => (f.take().expect("called once"))(None),
+    }
 }
 
 /// Drops a value that left the current map, or parks it while a borrow may point into it.
@@ -171,11 +228,6 @@ impl Drop for Displaced {
             dispose(value);
         }
     }
-}
-
-/// Swaps `data` with the thread's current context.
-pub(crate) fn swap_current(data: &mut ContextData) {
-    with_current(|current| std::mem::swap(current, data));
 }
 
 static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);

@@ -70,6 +70,28 @@ pub(crate) fn store<T: Any + Send + Sync>(value: T) -> ValueRef {
 
 pub(crate) type ValueRef = Arc<dyn Value>;
 
+impl dyn Value {
+    /// The stored `T`, without a type check.
+    ///
+    /// # Safety
+    /// The value must have been stored as a `T`. Every value bound to a key is of the type of
+    /// the one variable that owns the key (keys are never shared or reused, and only that
+    /// variable's `set`, `reset` and default bind its key), so a `ContextVar<T>` may read its own
+    /// key's values as `T`.
+    #[inline]
+    pub(crate) unsafe fn downcast_unchecked<T: Any>(&self) -> &T {
+        debug_assert!(
+            self.as_any().is::<T>(),
+            "a `{}` read as a `{}`",
+            self.type_name(),
+            std::any::type_name::<T>()
+        );
+        // SAFETY: the caller guarantees this is a `Stored<T>`, the only type that implements
+        // `Value`; the data pointer of the trait object points at it.
+        unsafe { &(*std::ptr::from_ref(self).cast::<Stored<T>>()).0 }
+    }
+}
+
 /// What a context remembers about a variable next to its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Meta {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::current::{self, Displaced};
 use crate::error::{LookupError, ResetError, ResetErrorKind};
-use crate::map::{Entry, Meta, Value, store};
+use crate::map::{Entry, Meta, store};
 
 /// A context variable: a value that depends on the current [`Context`](crate::Context).
 ///
@@ -176,18 +176,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     #[inline]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key_if_any();
-        if key != 0 {
-            if let Some((guard, value)) = current::find(key) {
-                let value = downcast::<T>(value, self.name);
-                // SAFETY: `value` points into a value owned by the current map. While `guard`
-                // is alive, a value that leaves the map is parked instead of dropped (see
-                // `current.rs`), so the pointee outlives `f`; `T: Sync` makes `&T` fine to hand out.
-                let result = f(Some(unsafe { &*value }));
-                drop(guard);
-                return result;
-            }
+        if key == 0 {
+            return f(self.default_value());
         }
-        f(self.default_value())
+        current::read(key, |value| match value {
+            // SAFETY: `key` is this variable's, so its value is a `T`.
+            Some(value) => f(Some(unsafe { value.downcast_unchecked::<T>() })),
+            None => f(self.default_value()),
+        })
     }
 
     /// The value in the current context, else the default.
@@ -230,15 +226,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
         T: Clone,
     {
         let key = self.key_if_any();
-        if key != 0 {
-            if let Some((guard, value)) = current::find(key) {
-                // SAFETY: as in `with`.
-                let value = unsafe { &*downcast::<T>(value, self.name) }.clone();
-                drop(guard);
-                return value;
-            }
+        if key == 0 {
+            return fallback;
         }
-        fallback
+        current::read(key, |value| match value {
+            // SAFETY: `key` is this variable's, so its value is a `T`.
+            Some(value) => unsafe { value.downcast_unchecked::<T>() }.clone(),
+            None => fallback,
+        })
     }
 
     /// Whether the current context binds this variable (its default does not count).
@@ -372,21 +367,6 @@ impl<T> fmt::Debug for ContextVar<T> {
 #[inline(never)]
 fn lookup_failed(name: &'static str) -> ! {
     panic!("{}", LookupError::new(name))
-}
-
-#[inline]
-fn downcast<T: 'static>(value: *const dyn Value, name: &'static str) -> *const T {
-    // SAFETY: `value` comes from `current::find`, which returns a pointer into a live value that
-    // the caller's borrow guard keeps alive.
-    let value = unsafe { &*value };
-    match value.as_any().downcast_ref::<T>() {
-        Some(value) => value,
-        None => unreachable!(
-            "context variable `{name}` holds a `{}`, not a `{}`",
-            value.type_name(),
-            std::any::type_name::<T>()
-        ),
-    }
 }
 
 /// What [`ContextVar::set`] returns: the way back to the value before the `set`.
