@@ -351,6 +351,10 @@ impl Map {
 }
 
 #[cfg(test)]
+#[path = "map_fuzz_tests.rs"]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
