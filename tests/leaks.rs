@@ -1,0 +1,279 @@
+//! Nothing leaks: a value is dropped when the last context, token or task holding it goes, after
+//! tokio tasks finish, are aborted or panic; and a million contexts and run-time variables made
+//! and dropped leave the allocator's live bytes where they were.
+//!
+//! Live bytes are counted per thread (as in `tests/memory.rs`), so the tests of this binary,
+//! which run in parallel, do not disturb each other's figures. Tasks on tokio's workers are
+//! checked with drop counters instead.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use contextvars::{Context, ContextVar, FutureExt, copy_context};
+
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn account(delta: isize) {
+    let _ = LIVE.try_with(|live| live.set(live.get() + delta));
+}
+
+// SAFETY: every method forwards to `System` with the same arguments; the bookkeeping touches a
+// const-initialised thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        account(layout.size().cast_signed());
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        account(-layout.size().cast_signed());
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        account(new_size.cast_signed() - layout.size().cast_signed());
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_bytes() -> isize {
+    LIVE.with(Cell::get)
+}
+
+/// Counts its drops in a shared counter.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+fn count(counter: &AtomicUsize) -> usize {
+    counter.load(Ordering::SeqCst)
+}
+
+static HELD: ContextVar<Counted> = ContextVar::new("held");
+static LOCAL: ContextVar<Counted> = ContextVar::new("local").inherit(false);
+
+#[test]
+fn a_value_lives_exactly_as_long_as_its_last_holder() {
+    let drops = counter();
+    let mut ctx = Context::new();
+    ctx.run(|| {
+        HELD.set(Counted(drops.clone()));
+    });
+    // Holders of one stored value: a snapshot, a token's old value, a wrapped future's context,
+    // a thread's context.
+    let snapshot = ctx.clone();
+    let future = async {}.with_context(ctx.clone());
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let thread = contextvars::thread::spawn_with_context(ctx.clone(), move || {
+        wait.recv().unwrap();
+        HELD.with(|held| held.is_some())
+    });
+    let token = ctx.run(|| HELD.set(Counted(counter())));
+    drop(ctx);
+    drop(snapshot);
+    drop(future);
+    assert_eq!(count(&drops), 0, "the token and the thread still hold it");
+    drop(token);
+    assert_eq!(count(&drops), 0, "the thread still holds it");
+    go.send(()).unwrap();
+    assert!(thread.join().unwrap());
+    assert_eq!(count(&drops), 1);
+}
+
+#[test]
+fn values_set_in_a_finished_future_go_with_it() {
+    let drops = counter();
+    let parent = counter();
+    let task = async {
+        HELD.set(Counted(drops.clone()));
+        LOCAL.set(Counted(drops.clone()));
+    };
+    Context::new().run(|| {
+        HELD.set(Counted(parent.clone()));
+        futures::executor::block_on(task.with_current_context());
+        assert_eq!(count(&drops), 2, "dropped with the finished task's context");
+        assert!(HELD.is_set());
+    });
+    assert_eq!(count(&parent), 1);
+}
+
+/// The tasks' panics are expected; keep them out of the test output.
+#[cfg(feature = "tokio")]
+fn quiet_task_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"a task panics") {
+            default(info);
+        }
+    }));
+}
+
+#[cfg(feature = "tokio")]
+fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn values_of_finished_aborted_and_panicked_tasks_are_dropped() {
+    const TASKS: usize = 200;
+    let finished = counter();
+    let aborted = counter();
+    let panicked = counter();
+    let inherited = counter();
+    quiet_task_panics();
+    let mut request = Context::new();
+    let runtime = multi_thread_runtime();
+    request.run(|| {
+        runtime.block_on(async {
+            let token = HELD.set(Counted(inherited.clone()));
+            LOCAL.set(Counted(inherited.clone()));
+
+            let mut handles = Vec::new();
+            for _ in 0..TASKS {
+                let drops = finished.clone();
+                handles.push(contextvars::spawn(async move {
+                    assert!(HELD.is_set() && !LOCAL.is_set());
+                    HELD.set(Counted(drops.clone()));
+                    tokio::task::yield_now().await;
+                    LOCAL.set(Counted(drops));
+                }));
+            }
+            for handle in handles {
+                handle.await.unwrap();
+            }
+
+            let (started, mut all_started) = tokio::sync::mpsc::channel::<()>(TASKS);
+            let mut handles = Vec::new();
+            for _ in 0..TASKS {
+                let (drops, started) = (aborted.clone(), started.clone());
+                handles.push(contextvars::spawn(async move {
+                    HELD.set(Counted(drops.clone()));
+                    LOCAL.set(Counted(drops));
+                    started.send(()).await.unwrap();
+                    std::future::pending::<()>().await;
+                }));
+            }
+            for _ in 0..TASKS {
+                all_started.recv().await.unwrap();
+            }
+            for handle in &handles {
+                handle.abort();
+            }
+            for handle in handles {
+                assert!(handle.await.unwrap_err().is_cancelled());
+            }
+
+            let mut handles = Vec::new();
+            for i in 0..TASKS {
+                let drops = panicked.clone();
+                handles.push(contextvars::spawn(async move {
+                    HELD.set(Counted(drops.clone()));
+                    tokio::time::sleep(Duration::from_micros(i as u64 % 50)).await;
+                    LOCAL.set(Counted(drops));
+                    panic!("a task panics");
+                }));
+            }
+            for handle in handles {
+                assert!(handle.await.unwrap_err().is_panic());
+            }
+
+            let blocking = finished.clone();
+            contextvars::spawn_blocking(move || HELD.set(Counted(blocking)))
+                .await
+                .map(drop)
+                .unwrap();
+
+            assert_eq!(count(&inherited), 0, "the parent's values are still bound");
+            HELD.reset(token).unwrap();
+            assert_eq!(count(&inherited), 1);
+        })
+    });
+    drop(runtime);
+    assert_eq!(count(&finished), 2 * TASKS + 1);
+    assert_eq!(count(&aborted), 2 * TASKS);
+    assert_eq!(count(&panicked), 2 * TASKS);
+    assert_eq!(count(&inherited), 1, "`LOCAL` is still bound in `request`");
+    drop(request);
+    assert_eq!(count(&inherited), 2);
+}
+
+#[test]
+fn a_million_contexts_and_runtime_variables_keep_live_bytes_bounded() {
+    static NAME: ContextVar<String> = ContextVar::new("name");
+    let rounds: u64 = if cfg!(miri) { 1_000 } else { 1_000_000 };
+    let drops = counter();
+    let cycle = |i: u64| {
+        let var = ContextVar::new("temporary");
+        let mut ctx = Context::new();
+        ctx.run(|| {
+            var.set(i);
+            NAME.set(format!("round {i}"));
+            HELD.set(Counted(drops.clone()));
+            let mut child = copy_context();
+            child.run(|| {
+                let token = var.set(i + 1);
+                var.reset(token).unwrap();
+            });
+            assert_eq!(var.get(), i);
+        });
+        assert_eq!(ctx.get(&var), Some(i));
+        // The variable goes before its context here, the context before the variable in the
+        // next round's order below: both orders must free everything.
+        if i % 2 == 0 {
+            drop(var);
+            drop(ctx);
+        } else {
+            drop(ctx);
+            drop(var);
+        }
+    };
+    Context::new().run(|| {
+        for i in 0..rounds / 100 {
+            cycle(i);
+        }
+        let warm = live_bytes();
+        for i in 0..rounds {
+            cycle(i);
+        }
+        let grown = live_bytes() - warm;
+        println!(
+            "soak: {rounds} contexts and variables, live bytes {warm} before, {} after",
+            warm + grown
+        );
+        assert!(
+            grown <= 1024,
+            "live bytes grew by {grown} over {rounds} contexts and variables"
+        );
+        assert!(copy_context().is_empty());
+    });
+    assert_eq!(
+        count(&drops),
+        usize::try_from(rounds + rounds / 100).unwrap()
+    );
+}
