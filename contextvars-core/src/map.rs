@@ -110,40 +110,64 @@ pub(crate) struct Entry {
 enum Slot {
     Entry(Entry),
     Child(NodeRef),
+    /// Only while a slot is being rebuilt in place; never seen outside `Node::insert`.
+    Vacant,
 }
 
 #[derive(Clone, Default)]
 struct Node {
-    bitmap: u32,
+    /// For each of the level's 32 positions, 1 + the index of its slot, or 0 when empty.
+    positions: [u8; 32],
     slots: Vec<Slot>,
 }
 
-/// The bitmap bit of `key` at the level that starts at `shift`.
+/// The position of `key` at the level that starts at `shift`.
 #[inline]
-fn bit(key: u64, shift: u32) -> u32 {
-    1 << ((key >> shift) & MASK)
+fn position(key: u64, shift: u32) -> usize {
+    // The mask keeps the value below 32.
+    #[allow(clippy::cast_possible_truncation)]
+    let position = ((key >> shift) & MASK) as usize;
+    position
 }
 
 impl Node {
     #[inline]
-    fn index(&self, bit: u32) -> usize {
-        (self.bitmap & (bit - 1)).count_ones() as usize
+    fn slot(&self, key: u64, shift: u32) -> Option<usize> {
+        match self.positions[position(key, shift)] {
+            0 => None,
+            slot => Some(usize::from(slot) - 1),
+        }
     }
 
+    fn with_slots(slots: Vec<(usize, Slot)>) -> Node {
+        let mut node = Node {
+            positions: [0; 32],
+            slots: Vec::with_capacity(slots.len()),
+        };
+        for (position, slot) in slots {
+            node.slots.push(slot);
+            node.positions[position] = node.slot_count();
+        }
+        node
+    }
+
+    /// `slots.len()`, which never exceeds the 32 positions.
+    fn slot_count(&self) -> u8 {
+        u8::try_from(self.slots.len()).expect("at most 32 slots")
+    }
+
+    #[inline]
     fn get(&self, key: u64) -> Option<&Entry> {
         let mut node = self;
         let mut shift = 0;
         loop {
-            let bit = bit(key, shift);
-            if node.bitmap & bit == 0 {
-                return None;
-            }
-            match &node.slots[node.index(bit)] {
+            match &node.slots[node.slot(key, shift)?] {
                 Slot::Entry(entry) => return (entry.key == key).then_some(entry),
                 Slot::Child(child) => {
                     node = child;
                     shift += BITS;
                 }
+                Slot::Vacant => unreachable!("vacant slot outside insert"),
             }
         }
     }
@@ -154,62 +178,68 @@ impl Node {
             shift <= MAX_SHIFT,
             "distinct keys must differ at some level"
         );
-        let bit_a = bit(a.key, shift);
-        let bit_b = bit(b.key, shift);
-        if bit_a == bit_b {
+        let (position_a, position_b) = (position(a.key, shift), position(b.key, shift));
+        if position_a == position_b {
             let child = Node::pair(a, b, shift + BITS);
-            return Node {
-                bitmap: bit_a,
-                slots: vec![Slot::Child(NodeRef::new(child))],
-            };
+            return Node::with_slots(vec![(position_a, Slot::Child(NodeRef::new(child)))]);
         }
-        let slots = if bit_a < bit_b {
-            vec![Slot::Entry(a), Slot::Entry(b)]
-        } else {
-            vec![Slot::Entry(b), Slot::Entry(a)]
-        };
-        Node {
-            bitmap: bit_a | bit_b,
-            slots,
-        }
+        Node::with_slots(vec![
+            (position_a, Slot::Entry(a)),
+            (position_b, Slot::Entry(b)),
+        ])
     }
 
     /// Binds `entry.key`; returns the value it replaces, if any.
     fn insert(&mut self, entry: Entry, shift: u32) -> Option<ValueRef> {
-        let bit = bit(entry.key, shift);
-        let index = self.index(bit);
-        if self.bitmap & bit == 0 {
-            self.bitmap |= bit;
-            self.slots.insert(index, Slot::Entry(entry));
+        let Some(index) = self.slot(entry.key, shift) else {
+            self.slots.push(Slot::Entry(entry));
+            self.positions[position(self.key_of_last(), shift)] = self.slot_count();
             return None;
-        }
+        };
         match &mut self.slots[index] {
             Slot::Entry(existing) if existing.key == entry.key => {
                 existing.meta = entry.meta;
                 Some(std::mem::replace(&mut existing.value, entry.value))
             }
             Slot::Entry(_) => {
-                let Slot::Entry(existing) = self.slots.remove(index) else {
+                let slot = &mut self.slots[index];
+                let Slot::Entry(existing) = std::mem::replace(slot, Slot::Vacant) else {
                     unreachable!()
                 };
-                let child = Node::pair(existing, entry, shift + BITS);
-                self.slots.insert(index, Slot::Child(NodeRef::new(child)));
+                *slot = Slot::Child(NodeRef::new(Node::pair(existing, entry, shift + BITS)));
                 None
             }
             Slot::Child(child) => NodeRef::make_mut(child).insert(entry, shift + BITS),
+            Slot::Vacant => unreachable!("vacant slot outside insert"),
+        }
+    }
+
+    fn key_of_last(&self) -> u64 {
+        match self.slots.last() {
+            Some(Slot::Entry(entry)) => entry.key,
+            _ => unreachable!("insert pushes an entry"),
         }
     }
 
     /// Unbinds `key`, which must be present; returns its value.
     fn remove(&mut self, key: u64, shift: u32) -> ValueRef {
-        let bit = bit(key, shift);
-        let index = self.index(bit);
+        let index = self.slot(key, shift).expect("a bound key has a slot");
         match &mut self.slots[index] {
             Slot::Entry(_) => {
-                self.bitmap &= !bit;
-                let Slot::Entry(entry) = self.slots.remove(index) else {
+                self.positions[position(key, shift)] = 0;
+                let Slot::Entry(entry) = self.slots.swap_remove(index) else {
                     unreachable!()
                 };
+                if index < self.slots.len() {
+                    // The last slot moved into `index`: repoint its position.
+                    let moved_from = self.slot_count() + 1;
+                    let moved = self
+                        .positions
+                        .iter_mut()
+                        .find(|slot| **slot == moved_from)
+                        .expect("every slot has a position");
+                    *moved = u8::try_from(index + 1).expect("at most 32 slots");
+                }
                 entry.value
             }
             Slot::Child(child) => {
@@ -221,6 +251,7 @@ impl Node {
                 }
                 removed
             }
+            Slot::Vacant => unreachable!("vacant slot outside insert"),
         }
     }
 
@@ -229,6 +260,7 @@ impl Node {
             match slot {
                 Slot::Entry(entry) => f(entry),
                 Slot::Child(child) => child.for_each(f),
+                Slot::Vacant => unreachable!("vacant slot outside insert"),
             }
         }
     }
@@ -268,10 +300,11 @@ impl Map {
         let replaced = if let Some(root) = &mut self.root {
             NodeRef::make_mut(root).insert(entry, 0)
         } else {
-            self.root = Some(NodeRef::new(Node {
-                bitmap: bit(entry.key, 0),
-                slots: vec![Slot::Entry(entry)],
-            }));
+            let position = position(entry.key, 0);
+            self.root = Some(NodeRef::new(Node::with_slots(vec![(
+                position,
+                Slot::Entry(entry),
+            )])));
             None
         };
         if replaced.is_none() {

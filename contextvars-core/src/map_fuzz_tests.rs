@@ -34,10 +34,20 @@ fn check(map: &Map, model: &BTreeMap<u64, u64>) {
     let mut entries: Vec<(u64, u64)> = map
         .entries()
         .iter()
-        .map(|e| (e.key, *e.value.as_any().downcast_ref::<u64>().expect("a u64")))
+        .map(|e| {
+            (
+                e.key,
+                *e.value.as_any().downcast_ref::<u64>().expect("a u64"),
+            )
+        })
         .collect();
     entries.sort_unstable();
-    assert!(entries.iter().copied().eq(model.iter().map(|(k, v)| (*k, *v))));
+    assert!(
+        entries
+            .iter()
+            .copied()
+            .eq(model.iter().map(|(k, v)| (*k, *v)))
+    );
     for (&key, &value) in model {
         assert_eq!(value_of(map, key), Some(value), "key {key:#x}");
     }
