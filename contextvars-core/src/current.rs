@@ -205,6 +205,20 @@ pub(crate) fn dispose(value: ValueRef) {
     drop(rest);
 }
 
+/// [`dispose`] for many values, with one thread-local access.
+pub(crate) fn dispose_all(values: Vec<ValueRef>) {
+    if values.is_empty() {
+        return;
+    }
+    let borrowed = STATE.try_with(|state| state.borrows.get() != 0);
+    if borrowed == Ok(true) {
+        // SAFETY: see `read`'s `Release`.
+        STATE.with(|state| unsafe { &mut *state.parked.get() }.extend(values));
+    } else {
+        drop(values);
+    }
+}
+
 /// A value pushed out of the current map by a write: dropped through [`dispose`].
 pub(crate) struct Displaced(Option<ValueRef>);
 

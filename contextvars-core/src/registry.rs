@@ -12,7 +12,7 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::current::{self, Displaced};
+use crate::current;
 use crate::map::{Entry, store};
 use crate::var::ContextVar;
 
@@ -167,20 +167,22 @@ pub fn reset_all() -> usize {
 /// Makes the defaults first (user code, which may panic: then nothing changes), then binds them
 /// all in one update of the current context.
 fn reset<'a>(vars: impl IntoIterator<Item = &'a Registration>) -> usize {
-    let fresh: Vec<FreshDefault> = vars
-        .into_iter()
-        .filter_map(|reg| reg.var.fresh_default())
-        .collect();
-    let count = fresh.len();
-    let displaced: Vec<_> = current::with_current(|ctx| {
-        fresh
-            .into_iter()
-            .filter_map(|FreshDefault(entry)| ctx.map.insert(entry))
-            .collect()
-    });
-    for value in displaced {
-        drop(Displaced::new(Some(value)));
+    let vars = vars.into_iter();
+    let mut fresh = Vec::with_capacity(vars.size_hint().0);
+    for reg in vars {
+        if let Some(FreshDefault(entry)) = reg.var.fresh_default() {
+            fresh.push(entry);
+        }
     }
+    let count = fresh.len();
+    let displaced = current::with_current(|ctx| {
+        let mut displaced = Vec::with_capacity(count);
+        for entry in fresh {
+            displaced.extend(ctx.map.insert(entry));
+        }
+        displaced
+    });
+    current::dispose_all(displaced);
     count
 }
 
