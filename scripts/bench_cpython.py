@@ -6,12 +6,16 @@ runs inside ``ctx.run``), like the Rust fixtures. Figures are ns per operation, 
 timeit's loop overhead (the ``loop_pass`` row, ~6 ns) and Python's method-call dispatch, which is
 what a Python caller pays. Each case: ``repeat`` timing runs of ``number`` loops (``number``
 chosen so one run takes about ``--target-ms``); the JSON keeps every run, the median and the min.
+The ``asyncio_task_*`` cases time spawn + run + join of 20,000 asyncio tasks (``ensure_future``
++ ``gather`` on one event loop), ns per task, 5 runs after a warm-up run.
 
 Usage: bench_cpython.py OUT.json [--repeat 7] [--target-ms 40] [--quick]
 """
 
 import argparse
+import asyncio
 import contextvars
+import gc
 import json
 import platform
 import statistics
@@ -60,13 +64,68 @@ def time_case(stmt, env, *, per=1, ctx=None, repeat=7, target_s=0.04):
     }
 
 
+ASYNCIO_TASKS = 20_000
+
+# The task bodies of the asyncio cases; TASK_VAR is set in the spawner's context, so every task
+# starts with it bound in its copy (as the Rust `ours` contender's VALUE is).
+TASK_VAR = contextvars.ContextVar("task_var")
+
+
+async def task_bare():
+    return 7
+
+
+async def task_get():
+    return TASK_VAR.get()
+
+
+async def task_set_get():
+    TASK_VAR.set(8)
+    return TASK_VAR.get()
+
+
+async def spawn_gather(body, n):
+    """n tasks of `body` (each create_task copies the current context), all joined by gather."""
+    await asyncio.gather(*[asyncio.ensure_future(body()) for _ in range(n)])
+
+
+def time_asyncio(body, *, n=ASYNCIO_TASKS, repeat=5):
+    """ns per task of spawn (ensure_future) + run + join (gather) of n tasks on one event loop.
+
+    One warm-up run, then `repeat` timed runs; the collector is off while timing, as timeit does.
+    """
+    loop = asyncio.new_event_loop()
+    token = TASK_VAR.set(7)
+    try:
+        loop.run_until_complete(spawn_gather(body, n))
+        runs = []
+        for _ in range(repeat):
+            gc.collect()
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                loop.run_until_complete(spawn_gather(body, n))
+                runs.append((time.perf_counter() - t0) / n * 1e9)
+            finally:
+                gc.enable()
+    finally:
+        TASK_VAR.reset(token)
+        loop.close()
+    return {
+        "stmt": f"run_until_complete(gather(*[ensure_future({body.__name__}()) for _ in range({n})]))",
+        "number": n,
+        "runs_ns": runs,
+        "median_ns": statistics.median(runs),
+        "min_ns": min(runs),
+    }
+
+
 def measure_memory(sizes):
     """tracemalloc bytes held by a Context's HAMT per variable, and by a snapshot.
 
     Variables and values are made before tracing starts, so only the map (and the Context
     object) is counted; like the Rust figures, pymalloc's own overhead is not included.
     """
-    import gc
     import tracemalloc
 
     rows = []
@@ -160,6 +219,13 @@ def main():
     env["a"], env["b"] = object(), object()
     stmt = "\n".join([f"v{i}.set(a)" for i in range(16)] + [f"v{i}.set(b)" for i in range(16)])
     case("set_16", stmt, env, per=2, ctx=ctx16)
+
+    # asyncio: per task, spawn + run + join (benches/spawn.rs is the Rust counterpart).
+    for name, body in [("asyncio_task_bare", task_bare), ("asyncio_task_var_get", task_get),
+                       ("asyncio_task_var_set_get", task_set_get)]:
+        results[name] = time_asyncio(body)
+        r = results[name]
+        print(f"  {name:28s} {r['median_ns']:9.1f} ns per task (min {r['min_ns']:.1f})", file=sys.stderr)
 
     memory = measure_memory([1, 64, 10_000])
     for row in memory:
