@@ -24,23 +24,29 @@ fn account(delta: isize) {
     let _ = LIVE.try_with(|live| live.set(live.get() + delta));
 }
 
+/// A size as a signed delta. `Layout` sizes never exceed `isize::MAX`.
+#[allow(clippy::cast_possible_wrap)]
+fn signed(size: usize) -> isize {
+    size as isize
+}
+
 // SAFETY: every method forwards to `System` with the same arguments; the bookkeeping touches a
 // const-initialised thread-local `Cell`, which never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        account(layout.size().cast_signed());
+        account(signed(layout.size()));
         // SAFETY: forwarded as is.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        account(-layout.size().cast_signed());
+        account(-signed(layout.size()));
         // SAFETY: forwarded as is.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        account(new_size.cast_signed() - layout.size().cast_signed());
+        account(signed(new_size) - signed(layout.size()));
         // SAFETY: forwarded as is.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -212,7 +218,7 @@ fn values_of_finished_aborted_and_panicked_tasks_are_dropped() {
             assert_eq!(count(&inherited), 0, "the parent's values are still bound");
             HELD.reset(token).unwrap();
             assert_eq!(count(&inherited), 1);
-        })
+        });
     });
     drop(runtime);
     assert_eq!(count(&finished), 2 * TASKS + 1);

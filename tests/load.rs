@@ -20,26 +20,29 @@ struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+/// A size as a signed delta. `Layout` sizes never exceed `isize::MAX`.
+#[allow(clippy::cast_possible_wrap)]
+fn signed(size: usize) -> isize {
+    size as isize
+}
+
 // SAFETY: every method forwards to `System` with the same arguments; the bookkeeping is one
 // atomic add, which never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size().cast_signed(), Ordering::Relaxed);
+        LIVE.fetch_add(signed(layout.size()), Ordering::Relaxed);
         // SAFETY: forwarded as is.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size().cast_signed(), Ordering::Relaxed);
+        LIVE.fetch_sub(signed(layout.size()), Ordering::Relaxed);
         // SAFETY: forwarded as is.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size.cast_signed() - layout.size().cast_signed(),
-            Ordering::Relaxed,
-        );
+        LIVE.fetch_add(signed(new_size) - signed(layout.size()), Ordering::Relaxed);
         // SAFETY: forwarded as is.
         unsafe { System.realloc(ptr, layout, new_size) }
     }

@@ -214,6 +214,8 @@ impl World {
             .or(default_of(var))
     }
 
+    // `Option::copied` as a path is not general over the borrow's lifetime.
+    #[allow(clippy::redundant_closure_for_method_calls)]
     fn check_current(&self) {
         let top = self.top();
         for var in 0..VARS {
@@ -225,7 +227,7 @@ impl World {
         }
         check_context(&self.vars, &copy_context(), &top);
         let inherited = Context::inherited();
-        assert_eq!(inherited.contains(&self.vars[LOCAL]), false);
+        assert!(!inherited.contains(&self.vars[LOCAL]));
         assert_eq!(
             inherited.len(),
             top.map.len() - usize::from(top.map.contains_key(&LOCAL))
@@ -309,7 +311,7 @@ impl World {
     }
 
     fn reset(&self, index: usize, var: usize) {
-        let taken = {
+        let picked = {
             let mut tokens = self.tokens.borrow_mut();
             if tokens.is_empty() {
                 return;
@@ -317,7 +319,7 @@ impl World {
             let len = tokens.len();
             tokens[index % len].take()
         };
-        let Some((token, model)) = taken else {
+        let Some((token, model)) = picked else {
             return;
         };
         let result = self.vars[var].reset(token);

@@ -13,6 +13,8 @@ fn isolated<R>(f: impl FnOnce() -> R) -> R {
 // B. get / set / reset and Token
 
 #[test]
+// `Option::copied` as a path is not general over the borrow's lifetime.
+#[allow(clippy::redundant_closure_for_method_calls)]
 fn get_without_value_or_default_is_a_lookup_error() {
     static V: ContextVar<i32> = ContextVar::new("v");
     isolated(|| {

@@ -428,9 +428,9 @@ mod tests {
         map.insert(entry(a, 1));
         map.insert(entry(b, 2));
         assert_eq!((value(&map, a), value(&map, b)), (Some(1), Some(2)));
-        assert_eq!(map.remove(a).is_some(), true);
+        assert!(map.remove(a).is_some());
         assert_eq!((value(&map, a), value(&map, b)), (None, Some(2)));
-        assert_eq!(map.remove(b).is_some(), true);
+        assert!(map.remove(b).is_some());
         assert!(map.root.is_none());
     }
 

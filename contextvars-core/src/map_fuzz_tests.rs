@@ -217,8 +217,8 @@ fn small_deterministic_program_runs_under_miri() {
     let pool: Vec<u64> = (0..40).map(mix).collect();
     let ops: Vec<Op> = (0..200usize)
         .map(|i| match i % 7 {
-            0 | 1 | 2 => Op::Insert(i * 7, i as u64),
-            3 | 4 => Op::Remove(i * 3),
+            0..=2 => Op::Insert(i * 7, i as u64),
+            3..=4 => Op::Remove(i * 3),
             5 => Op::Snapshot,
             _ => Op::Restore(i),
         })
