@@ -74,6 +74,9 @@ pub mod tower;
 pub mod tracing;
 mod var;
 
+#[cfg(test)]
+mod soundness_tests;
+
 pub use context::{Context, Iter, VarInfo, copy_context};
 pub use error::{LookupError, ResetError, ResetErrorKind};
 #[cfg(feature = "futures")]
