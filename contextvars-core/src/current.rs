@@ -162,8 +162,8 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
             let left = self.0.borrows.get() - 1;
             self.0.borrows.set(left);
             if left == 0 {
-                // SAFETY: `parked` is only touched here and in `dispose`, on this thread, and
-                // neither calls user code while holding the reference.
+                // SAFETY: `parked` is only touched here, in `dispose` and in `dispose_all`, on
+                // this thread, and none of them calls user code while holding the reference.
                 let parked = unsafe { &mut *self.0.parked.get() };
                 if !parked.is_empty() {
                     // Dropped with no reference into the thread state live: may run user code.
@@ -198,7 +198,7 @@ pub(crate) fn dispose(value: ValueRef) {
         if state.borrows.get() == 0 {
             return Some(value);
         }
-        // SAFETY: see `BorrowGuard::drop`.
+        // SAFETY: see `read`'s `Release::drop`.
         unsafe { &mut *state.parked.get() }.push(value);
         None
     });
