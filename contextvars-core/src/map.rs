@@ -266,76 +266,82 @@ impl Node {
     }
 }
 
-/// A persistent map from variable keys to values. `Clone` is O(1).
-#[derive(Clone, Default)]
-pub(crate) struct Map {
-    root: Option<NodeRef>,
+/// The top of a map: its root node, with the counts that would otherwise make every context
+/// bigger. A map is one pointer, so a context is two words and a wrapped future grows little.
+#[derive(Clone)]
+struct Root {
     len: usize,
     /// How many entries belong to variables declared `inherit = false`.
     local: usize,
+    node: Node,
+}
+
+/// A persistent map from variable keys to values. `Clone` is O(1).
+#[derive(Clone, Default)]
+pub(crate) struct Map {
+    root: Option<triomphe::Arc<Root>>,
 }
 
 impl Map {
     pub(crate) const fn new() -> Map {
-        Map {
-            root: None,
-            len: 0,
-            local: 0,
-        }
+        Map { root: None }
     }
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.root.as_ref().map_or(0, |root| root.len)
+    }
+
+    /// How many entries belong to variables declared `inherit = false`.
+    pub(crate) fn local(&self) -> usize {
+        self.root.as_ref().map_or(0, |root| root.local)
     }
 
     #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<&Entry> {
-        self.root.as_deref()?.get(key)
+        self.root.as_deref()?.node.get(key)
     }
 
     /// Binds `entry.key` to `entry.value`; returns the value it replaces.
     pub(crate) fn insert(&mut self, entry: Entry) -> Option<ValueRef> {
-        let inherit = entry.meta.inherit;
-        let replaced = if let Some(root) = &mut self.root {
-            NodeRef::make_mut(root).insert(entry, 0)
-        } else {
+        let local = usize::from(!entry.meta.inherit);
+        let Some(root) = &mut self.root else {
             let position = position(entry.key, 0);
-            self.root = Some(NodeRef::new(Node::with_slots(vec![(
-                position,
-                Slot::Entry(entry),
-            )])));
-            None
+            self.root = Some(triomphe::Arc::new(Root {
+                len: 1,
+                local,
+                node: Node::with_slots(vec![(position, Slot::Entry(entry))]),
+            }));
+            return None;
         };
+        let root = triomphe::Arc::make_mut(root);
+        let replaced = root.node.insert(entry, 0);
         if replaced.is_none() {
-            self.len += 1;
-            if !inherit {
-                self.local += 1;
-            }
+            root.len += 1;
+            root.local += local;
         }
         replaced
     }
 
     /// Unbinds `key`; returns its value if it was bound.
     pub(crate) fn remove(&mut self, key: u64) -> Option<ValueRef> {
-        let inherit = self.get(key)?.meta.inherit;
-        let root = self.root.as_mut().expect("a bound key has a root");
-        let removed = NodeRef::make_mut(root).remove(key, 0);
-        if root.slots.is_empty() {
+        let local = usize::from(!self.get(key)?.meta.inherit);
+        let shared = self.root.as_mut().expect("a bound key has a root");
+        let root = triomphe::Arc::make_mut(shared);
+        let removed = root.node.remove(key, 0);
+        root.len -= 1;
+        root.local -= local;
+        if root.len == 0 {
             self.root = None;
-        }
-        self.len -= 1;
-        if !inherit {
-            self.local -= 1;
         }
         Some(removed)
     }
 
     /// Every entry, in key order (which is unrelated to insertion order).
     pub(crate) fn entries(&self) -> Vec<&Entry> {
-        let mut out = Vec::with_capacity(self.len);
+        let mut out = Vec::with_capacity(self.len());
         if let Some(root) = &self.root {
-            root.for_each(&mut |entry| out.push(entry));
+            root.node.for_each(&mut |entry| out.push(entry));
         }
         out
     }
@@ -343,7 +349,7 @@ impl Map {
     /// This map without the entries of variables declared `inherit = false`: what a child task
     /// or thread starts from. O(1) when there are none.
     pub(crate) fn inherited(&self) -> (Map, Vec<ValueRef>) {
-        if self.local == 0 {
+        if self.local() == 0 {
             return (self.clone(), Vec::new());
         }
         let local: Vec<u64> = self
@@ -364,7 +370,7 @@ impl Map {
     pub(crate) fn same_root(&self, other: &Map) -> bool {
         match (&self.root, &other.root) {
             (None, None) => true,
-            (Some(a), Some(b)) => NodeRef::ptr_eq(a, b),
+            (Some(a), Some(b)) => triomphe::Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -374,7 +380,7 @@ impl Map {
         if self.same_root(other) {
             return true;
         }
-        self.len == other.len
+        self.len() == other.len()
             && self.entries().into_iter().all(|entry| {
                 other
                     .get(entry.key)
@@ -417,7 +423,7 @@ mod tests {
         seen.sort_unstable();
         assert_eq!(seen, model.keys().copied().collect::<Vec<_>>());
         let local = model.keys().filter(|k| *k % 7 == 0).count();
-        assert_eq!(map.local, local);
+        assert_eq!(map.local(), local);
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn value_of(map: &Map, key: u64) -> Option<u64> {
 fn check(map: &Map, model: &BTreeMap<u64, u64>) {
     assert_eq!(map.len(), model.len());
     let local = model.keys().filter(|k| *k % 3 == 0).count();
-    assert_eq!(map.local, local);
+    assert_eq!(map.local(), local);
     let mut entries: Vec<(u64, u64)> = map
         .entries()
         .iter()
@@ -206,7 +206,7 @@ fn a_hundred_thousand_entries_keep_every_snapshot() {
     for i in 0..N {
         map.remove(mix(i));
     }
-    assert!(map.root.is_none() && map.len() == 0 && map.local == 0);
+    assert!(map.root.is_none() && map.len() == 0 && map.local() == 0);
     for (snapshot, snapshot_model) in &snapshots {
         check(snapshot, snapshot_model);
     }
