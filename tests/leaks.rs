@@ -283,3 +283,35 @@ fn a_million_contexts_and_runtime_variables_keep_live_bytes_bounded() {
         usize::try_from(rounds + rounds / 100).unwrap()
     );
 }
+
+#[test]
+fn a_value_dropped_at_thread_exit_may_set_and_reset_variables() {
+    static W: ContextVar<u32> = ContextVar::with_default("w", || 0);
+    static HOLDER: ContextVar<ResetsOnDrop> = ContextVar::new("resets on drop");
+    struct ResetsOnDrop(Option<contextvars::Token<u32>>, Arc<AtomicUsize>);
+    impl Drop for ResetsOnDrop {
+        fn drop(&mut self) {
+            // Runs while the thread's storage is torn down: nothing is bound any more, a set
+            // goes nowhere and a reset is refused, but neither may abort the process.
+            if let Some(token) = self.0.take() {
+                assert!(W.reset(token).is_err());
+            }
+            drop(W.set(3));
+            assert!(!W.is_set());
+            assert_eq!(W.get(), 0);
+            assert!(copy_context().is_empty());
+            let mut ctx = Context::new();
+            ctx.run(|| drop(W.set(4)));
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let drops = counter();
+    let held = drops.clone();
+    std::thread::spawn(move || {
+        let token = W.set(1);
+        HOLDER.set(ResetsOnDrop(Some(token), held));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(count(&drops), 1);
+}

@@ -94,16 +94,35 @@ thread_local! {
 ///
 /// `f` must not call user code (drop values, run factories or closures): the `&mut` it gets is
 /// the only access to the thread's context while it runs.
+///
+/// Once the thread's storage is gone (a value's destructor that sets or resets a variable at
+/// thread exit), `f` runs on an empty context of its own instead, dropped afterwards: reads find
+/// nothing bound, a set goes nowhere and a reset is refused, but nothing aborts the process.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
-    STATE.with(|state| {
+    let mut f = Some(f);
+    let found = STATE.try_with(|state| {
         // SAFETY: `current()` is either the thread's own `base` or the data of a context whose
         // `&mut` an active `Entered` holds for this thread (see `Entered`). Every access goes
         // through this function, `try_with_current` or `read`, on this thread only, and none of
         // them lets its reference escape or calls user code while holding it (the contract
         // above), so this is the only live reference.
-        f(unsafe { &mut *state.current() })
-    })
+        (f.take().expect("called once"))(unsafe { &mut *state.current() })
+    });
+    match found {
+        Ok(result) => result,
+        Err(_) => without_state(f.take().expect("called once")),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn without_state<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
+    let mut gone = ContextData::new();
+    let result = f(&mut gone);
+    // Dropped after `f` returns, with no borrow live: its values may run user code.
+    drop(gone);
+    result
 }
 
 /// Like [`with_current`], or `None` once the thread's storage is gone (in destructors that
@@ -129,8 +148,11 @@ impl<'a> Entered<'a> {
     #[inline]
     pub(crate) fn new(data: &'a mut ContextData) -> Entered<'a> {
         let data: *mut ContextData = data;
+        // Once the thread's storage is gone, there is nothing to enter (see `with_current`).
         Entered {
-            previous: STATE.with(|state| state.entered.replace(data)),
+            previous: STATE
+                .try_with(|state| state.entered.replace(data))
+                .unwrap_or(std::ptr::null_mut()),
             _data: PhantomData,
         }
     }
@@ -142,7 +164,7 @@ impl Drop for Entered<'_> {
         // Guards drop in reverse order of creation on their thread (they are not `Send`, and
         // each lives on the stack of the call that entered), so this restores exactly the
         // context that was current before.
-        STATE.with(|state| state.entered.set(self.previous));
+        let _ = STATE.try_with(|state| state.entered.set(self.previous));
     }
 }
 
