@@ -444,3 +444,36 @@ fn a_future_that_panics_when_dropped_inside_its_context() {
     assert_is(&before);
     assert_still_works();
 }
+
+#[test]
+fn a_set_guard_dropped_outside_its_context_leaves_both_contexts_as_they_were() {
+    let before = populate();
+    let mut ctx = Context::new();
+    let guard = ctx.run(|| A.set_guard(60));
+    let inside = ctx.clone();
+    // The reset is refused (another context); debug builds report it with a panic.
+    let dropped = catch_unwind(AssertUnwindSafe(|| {
+        quiet_guard_report();
+        drop(guard);
+    }));
+    assert_eq!(dropped.is_err(), cfg!(debug_assertions));
+    assert_is(&before);
+    assert!(ctx.same_bindings(&inside));
+    assert_eq!(ctx.get(&A), Some(60));
+    assert_still_works();
+}
+
+/// The debug report of a guard dropped in the wrong context is expected here.
+fn quiet_guard_report() {
+    static HOOK: Once = Once::new();
+    quiet();
+    HOOK.call_once(|| {
+        let next = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info.payload().downcast_ref::<String>();
+            if !message.is_some_and(|m| m.starts_with("SetGuard dropped")) {
+                next(info);
+            }
+        }));
+    });
+}
