@@ -14,20 +14,10 @@ static USER: ContextVar<&'static str> = ContextVar::with_default("user", || "nob
 static COUNT: ContextVar<u32> = ContextVar::with_default("count", || 0);
 static TRANSACTION: ContextVar<u32> = ContextVar::new("transaction").inherit(false);
 
-/// Returns `Pending` once (waking itself), then `Ready`: an `.await` that gives the executor
-/// a chance to run something else, or to move the task to another thread.
-fn yield_once() -> impl Future<Output = ()> {
-    let mut yielded = false;
-    std::future::poll_fn(move |cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-}
+#[path = "support/yield_once.rs"]
+mod yield_once;
+
+use yield_once::yield_once;
 
 fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
     future.poll(&mut task::Context::from_waker(Waker::noop()))

@@ -215,15 +215,11 @@ impl Harness {
     }
 }
 
-fn cases() -> u32 {
-    std::env::var("CONTEXTVARS_MODEL_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000)
-}
+#[path = "support/cases.rs"]
+mod cases;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::with_cases(cases::cases(2_000)))]
 
     #[test]
     fn library_matches_the_reference_model(ops in prop::collection::vec(op(), 0..40)) {

@@ -500,19 +500,10 @@ fn check_context(vars: &Vars, context: &Context, model: &ModelContext) {
     }
 }
 
-/// `Pending` once, then ready.
-fn yield_once() -> impl Future<Output = ()> {
-    let mut yielded = false;
-    std::future::poll_fn(move |cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-}
+#[path = "support/yield_once.rs"]
+mod yield_once;
+
+use yield_once::yield_once;
 
 fn run_program(ops: &[Op]) {
     Context::new().run(|| {
@@ -524,15 +515,11 @@ fn run_program(ops: &[Op]) {
     });
 }
 
-fn cases() -> u32 {
-    std::env::var("CONTEXTVARS_MODEL_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(300)
-}
+#[path = "support/cases.rs"]
+mod cases;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::with_cases(cases::cases(300)))]
 
     #[test]
     fn tasks_and_threads_match_the_reference_model(ops in prop::collection::vec(op(), 0..40)) {
