@@ -9,14 +9,22 @@
 //! never share a key, and the key is already uniformly spread, so it is its own hash: no hashing
 //! on lookup and no collision nodes. Zero is reserved for "no key yet".
 //!
-//! **Nodes.** One kind only: a bitmap node. Level `d` looks at key bits `5d .. 5d+5` (the last
-//! level, `d = 12`, has the top four bits), so the trie is at most 13 levels deep and in practice
-//! `log32(n)`: one level below 32 variables, three at 100,000. A node holds a 32-bit bitmap of
-//! the occupied positions and a packed vector of slots, one per set bit, in bit order; a slot's
-//! index is `popcount(bitmap & (bit - 1))`. A slot is either an entry (key, variable metadata,
-//! value) or a child node one level deeper. Two keys that share a position at one level move
-//! into a child node together; a child left with a single entry after a removal is folded back
-//! into its parent, so the shape depends only on the set of keys.
+//! **Nodes.** One kind only. Level `d` looks at key bits `5d .. 5d+5` (the last level, `d = 12`,
+//! has the top four bits), so the trie is at most 13 levels deep and in practice `log32(n)`: one
+//! level below 32 variables, three at 100,000. A node holds a vector of slots, one per occupied
+//! position, and a 32-byte table from each position to 1 + its slot's index (0 when empty). That
+//! table stands where `hamt.c` has a bitmap and a popcount: baseline x86-64 has no popcount
+//! instruction, and a byte load is cheaper than the software one (measured: a lookup at 100,000
+//! variables went from ~30 to ~14 ns). Slots are in no particular order; a removal moves the last
+//! slot into the hole. A slot is either an entry (key, variable metadata, value) or a child node
+//! one level deeper. Two keys that share a position at one level move into a child node
+//! together; a child left with a single entry after a removal is folded back into its parent, so
+//! the set of occupied positions at every level depends only on the set of keys.
+//!
+//! **The root** carries the map's length and the number of `inherit = false` entries beside the
+//! top node, so a map is one pointer and a context two words: every wrapped future carries one,
+//! and a few bytes more pushed small tokio tasks over an allocation step (measured: +110 ns a
+//! task at 32 bytes, nothing at 16).
 //!
 //! **Sharing.** Nodes are reference counted with `triomphe::Arc`, which has no weak count, so a
 //! uniqueness check is one atomic load rather than a read-modify-write. Copying a map (what
