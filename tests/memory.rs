@@ -123,7 +123,7 @@ fn a_value_dropped_at_thread_exit_may_read_variables() {
     struct ReadsOnDrop(Arc<AtomicUsize>);
     impl Drop for ReadsOnDrop {
         fn drop(&mut self) {
-            // Runs while the thread's storage is torn down: reads fall back to the default.
+            // Runs at thread exit, after the thread's context was emptied: reads see the default.
             let seen = OTHER.get_or(9) as usize + OTHER.with(|v| v.copied().unwrap_or(0)) as usize;
             self.0.store(seen, Ordering::SeqCst);
         }

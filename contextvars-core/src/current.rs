@@ -17,6 +17,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::map::{Map, Value, ValueRef};
@@ -57,13 +58,16 @@ impl ContextData {
 }
 
 struct State {
-    /// The thread's own context: current whenever no [`Entered`] is active.
-    base: UnsafeCell<ContextData>,
+    /// The thread's own context: current whenever no [`Entered`] is active. Its values are
+    /// dropped at thread exit by [`Cleanup`], not by `State`, which has no destructor.
+    base: UnsafeCell<ManuallyDrop<ContextData>>,
     /// The context of the innermost active [`Entered`], or null for `base`.
     entered: Cell<*mut ContextData>,
     borrows: Cell<usize>,
-    parked: UnsafeCell<Vec<ValueRef>>,
+    parked: UnsafeCell<ManuallyDrop<Vec<ValueRef>>>,
     ids: Cell<(u64, u64)>,
+    /// Whether this thread's [`Cleanup`] is registered.
+    cleanup: Cell<bool>,
 }
 
 impl State {
@@ -71,67 +75,82 @@ impl State {
     fn current(&self) -> *mut ContextData {
         let entered = self.entered.get();
         if entered.is_null() {
-            self.base.get()
+            // `ManuallyDrop` is `repr(transparent)`.
+            self.base.get().cast()
         } else {
             entered
         }
     }
 }
 
+// `State` has no destructor, so it is never torn down: every access succeeds, also from
+// destructors that run at thread exit (a value whose `Drop` sets, resets or reads a variable),
+// and no access pays for a "still alive?" check.
 thread_local! {
     static STATE: State = const {
         State {
-            base: UnsafeCell::new(ContextData::new()),
+            base: UnsafeCell::new(ManuallyDrop::new(ContextData::new())),
             entered: Cell::new(std::ptr::null_mut()),
             borrows: Cell::new(0),
-            parked: UnsafeCell::new(Vec::new()),
+            parked: UnsafeCell::new(ManuallyDrop::new(Vec::new())),
             ids: Cell::new((0, 0)),
+            cleanup: Cell::new(false),
         }
     };
+    static CLEANUP: Cleanup = const { Cleanup };
+}
+
+/// Drops the values of a thread's base context when the thread exits.
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        // A destructor may bind new values while this runs: take again until the context stays
+        // empty, a few rounds at most (a value that rebinds forever is left behind).
+        for _ in 0..16 {
+            let (map, parked) = STATE.with(|state| {
+                // SAFETY: no `Entered` is active at thread exit, and as in `with_current`, no
+                // other reference into the state is live while this one is.
+                let base = unsafe { &mut *state.current() };
+                let parked = unsafe { &mut *state.parked.get() };
+                (std::mem::take(&mut base.map), std::mem::take(&mut **parked))
+            });
+            if map.len() == 0 && parked.is_empty() {
+                break;
+            }
+            // Dropped with no reference into the state live: may run user code, which may use
+            // the (still valid) state.
+            drop(map);
+            drop(parked);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn register_cleanup(state: &State) {
+    state.cleanup.set(true);
+    // Fails only once this thread's cleanup has run: a value bound after that is not dropped.
+    let _ = CLEANUP.try_with(|_| ());
 }
 
 /// Runs `f` on the current context of this thread.
 ///
 /// `f` must not call user code (drop values, run factories or closures): the `&mut` it gets is
 /// the only access to the thread's context while it runs.
-///
-/// Once the thread's storage is gone (a value's destructor that sets or resets a variable at
-/// thread exit), `f` runs on an empty context of its own instead, dropped afterwards: reads find
-/// nothing bound, a set goes nowhere and a reset is refused, but nothing aborts the process.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
-    let mut f = Some(f);
-    let found = STATE.try_with(|state| {
+    STATE.with(|state| {
+        if !state.cleanup.get() {
+            register_cleanup(state);
+        }
         // SAFETY: `current()` is either the thread's own `base` or the data of a context whose
         // `&mut` an active `Entered` holds for this thread (see `Entered`). Every access goes
-        // through this function, `try_with_current` or `read`, on this thread only, and none of
-        // them lets its reference escape or calls user code while holding it (the contract
-        // above), so this is the only live reference.
-        (f.take().expect("called once"))(unsafe { &mut *state.current() })
-    });
-    match found {
-        Ok(result) => result,
-        Err(_) => without_state(f.take().expect("called once")),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn without_state<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
-    let mut gone = ContextData::new();
-    let result = f(&mut gone);
-    // Dropped after `f` returns, with no borrow live: its values may run user code.
-    drop(gone);
-    result
-}
-
-/// Like [`with_current`], or `None` once the thread's storage is gone (in destructors that
-/// run at thread exit).
-pub(crate) fn try_with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> Option<R> {
-    // SAFETY: as in `with_current`.
-    STATE
-        .try_with(|state| f(unsafe { &mut *state.current() }))
-        .ok()
+        // through this function, `read` or `Cleanup`, on this thread only, and none of them lets
+        // its reference escape or calls user code while holding it (the contract above), so
+        // this is the only live reference.
+        f(unsafe { &mut *state.current() })
+    })
 }
 
 /// Makes `data` the thread's current context until dropped, then restores the previous one.
@@ -148,11 +167,8 @@ impl<'a> Entered<'a> {
     #[inline]
     pub(crate) fn new(data: &'a mut ContextData) -> Entered<'a> {
         let data: *mut ContextData = data;
-        // Once the thread's storage is gone, there is nothing to enter (see `with_current`).
         Entered {
-            previous: STATE
-                .try_with(|state| state.entered.replace(data))
-                .unwrap_or(std::ptr::null_mut()),
+            previous: STATE.with(|state| state.entered.replace(data)),
             _data: PhantomData,
         }
     }
@@ -164,7 +180,7 @@ impl Drop for Entered<'_> {
         // Guards drop in reverse order of creation on their thread (they are not `Send`, and
         // each lives on the stack of the call that entered), so this restores exactly the
         // context that was current before.
-        let _ = STATE.try_with(|state| state.entered.set(self.previous));
+        STATE.with(|state| state.entered.set(self.previous));
     }
 }
 
@@ -172,8 +188,6 @@ impl Drop for Entered<'_> {
 ///
 /// While `f` runs, values that leave the map are parked rather than dropped (see the module
 /// docs), so the borrow stays valid whatever `f` does to the context. One thread-local access.
-/// Once the thread's storage is gone (a value's destructor reading a variable at thread exit),
-/// nothing is bound.
 #[inline]
 pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
     struct Release<'a>(&'a State);
@@ -184,39 +198,46 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
             let left = self.0.borrows.get() - 1;
             self.0.borrows.set(left);
             if left == 0 {
-                // SAFETY: `parked` is only touched here, in `dispose` and in `dispose_all`, on
-                // this thread, and none of them calls user code while holding the reference.
-                let parked = unsafe { &mut *self.0.parked.get() };
-                if !parked.is_empty() {
-                    // Dropped with no reference into the thread state live: may run user code.
-                    drop(std::mem::take(parked));
-                }
+                drop_parked(self.0);
             }
         }
     }
 
-    let mut f = Some(f);
-    let found = STATE.try_with(|state| {
+    /// Drops the values parked while borrows were open.
+    #[inline]
+    fn drop_parked(state: &State) {
+        // SAFETY: `parked` is only touched here, in `dispose` and in `dispose_all`, on this
+        // thread, and none of them calls user code while holding the reference.
+        let parked = unsafe { &mut *state.parked.get() };
+        if !parked.is_empty() {
+            drop_all(std::mem::take(&mut **parked));
+        }
+    }
+
+    /// Dropped with no reference into the thread state live: may run user code.
+    #[cold]
+    #[inline(never)]
+    fn drop_all(values: Vec<ValueRef>) {
+        drop(values);
+    }
+
+    STATE.with(|state| {
         // SAFETY: as in `with_current`; the shared reference ends at the end of this statement.
         let value: *const dyn Value = match unsafe { &*state.current() }.map.get(key) {
             Some(entry) => std::sync::Arc::as_ptr(&entry.value),
-            None => return (f.take().expect("called once"))(None),
+            None => return f(None),
         };
         state.borrows.set(state.borrows.get() + 1);
         let _release = Release(state);
         // SAFETY: the value is owned by the current map; while `borrows` is non-zero a value
         // that leaves the map is parked, not dropped, so it outlives `f`.
-        (f.take().expect("called once"))(Some(unsafe { &*value }))
-    });
-    match found {
-        Ok(result) => result,
-        Err(_) => (f.take().expect("called once"))(None),
-    }
+        f(Some(unsafe { &*value }))
+    })
 }
 
 /// Drops a value that left the current map, or parks it while a borrow may point into it.
 pub(crate) fn dispose(value: ValueRef) {
-    let rest = STATE.try_with(|state| {
+    let rest = STATE.with(|state| {
         if state.borrows.get() == 0 {
             return Some(value);
         }
@@ -232,8 +253,7 @@ pub(crate) fn dispose_all(values: Vec<ValueRef>) {
     if values.is_empty() {
         return;
     }
-    let borrowed = STATE.try_with(|state| state.borrows.get() != 0);
-    if borrowed == Ok(true) {
+    if STATE.with(|state| state.borrows.get() != 0) {
         // SAFETY: see `read`'s `Release`.
         STATE.with(|state| unsafe { &mut *state.parked.get() }.extend(values));
     } else {

@@ -16,7 +16,6 @@ use std::ptr;
 use std::task::{self, Poll};
 
 use crate::Context;
-use crate::current;
 
 /// Runs futures in a context of their own: `with_context` and `with_current_context`.
 ///
@@ -177,13 +176,8 @@ impl<F, C: BorrowMut<Context>> Drop for WithContext<F, C> {
         let inner = &mut self.inner;
         // SAFETY: `inner` is dropped exactly once, here, and in place, as pinning requires; the
         // wrapper never touches it again.
-        let mut drop_inner = || unsafe { ManuallyDrop::drop(inner) };
-        // At thread exit the thread's context may already be gone: drop without entering then.
-        if current::try_with_current(|_| ()).is_some() {
-            self.context.borrow_mut().run(drop_inner);
-        } else {
-            drop_inner();
-        }
+        let drop_inner = || unsafe { ManuallyDrop::drop(inner) };
+        self.context.borrow_mut().run(drop_inner);
     }
 }
 

@@ -347,7 +347,7 @@ impl<T> Drop for ContextVar<T> {
     fn drop(&mut self) {
         let key = *self.key.get_mut();
         if key != 0 {
-            let removed = current::try_with_current(|ctx| ctx.map.remove(key)).flatten();
+            let removed = current::with_current(|ctx| ctx.map.remove(key));
             drop(Displaced::new(removed));
         }
     }
