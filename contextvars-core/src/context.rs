@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::current::{self, ContextData, Displaced};
+use crate::current::{self, ContextData};
 use crate::map::Entry;
 use crate::var::ContextVar;
 
@@ -63,11 +63,9 @@ impl Context {
     #[must_use]
     pub fn inherited() -> Context {
         let (map, removed) = current::with_current(|ctx| ctx.map.inherited());
-        // `removed` holds the other references to values the current map still has; dropping
-        // them runs no destructor, but keep the rule: no drops under the borrow.
-        for value in removed {
-            drop(Displaced::new(Some(value)));
-        }
+        // Other references to values the current map still holds: no drop runs user code here,
+        // but they go through the same path as every value leaving a map.
+        current::dispose(removed);
         Context {
             data: ContextData::with_map(map),
         }

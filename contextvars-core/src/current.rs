@@ -3,13 +3,13 @@
 //! Each thread owns one [`ContextData`] in a thread-local cell, its base context. Entering a
 //! context ([`Entered`], what `Context::run` and every poll of a wrapped future do) points the
 //! thread at that context's data instead, which the entering call holds by `&mut` until it
-//! leaves. Every API call reaches the current one through [`with_current`], which hands out `&mut ContextData` for a closure that must not call
-//! user code: no value is dropped, no default factory runs and no user closure is called while
-//! that borrow is live. Values that a write pushes out of the map come back as [`Displaced`],
+//! leaves. Every API call reaches the current one through [`with_current`], which hands out
+//! `&mut ContextData` for a closure that must not call user code: no value is dropped, no
+//! default factory runs and no user closure is called while that borrow is live. Values that a write pushes out of the map come back as [`Displaced`],
 //! dropped after the borrow ends.
 //!
-//! Borrowing reads ([`read`], behind [`crate::ContextVar::with`]) hand user code a `&T` that points into a value
-//! owned by the current map, then run that code with the map free to change: a `with` closure
+//! Borrowing reads ([`read`], behind [`crate::ContextVar::with`]) hand user code a `&T` that
+//! points into a value owned by the current map, then run that code with the map free to change: a `with` closure
 //! may set other variables, enter other contexts or reset the one it is reading. To keep the
 //! `&T` alive without a reference count per read, the thread counts open borrows, and while any
 //! is open, a displaced value is parked in a per-thread list instead of being dropped; the list
@@ -206,8 +206,8 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
     /// Drops the values parked while borrows were open.
     #[inline]
     fn drop_parked(state: &State) {
-        // SAFETY: `parked` is only touched here, in `dispose` and in `dispose_all`, on this
-        // thread, and none of them calls user code while holding the reference.
+        // SAFETY: `parked` is only touched here, in `dispose` and in `Cleanup`, on this thread,
+        // and none of them calls user code while holding the reference.
         let parked = unsafe { &mut *state.parked.get() };
         if !parked.is_empty() {
             drop_all(std::mem::take(&mut **parked));
@@ -235,30 +235,19 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
     })
 }
 
-/// Drops a value that left the current map, or parks it while a borrow may point into it.
-pub(crate) fn dispose(value: ValueRef) {
+/// Drops values that left the current map, or parks them while a borrow may point into one.
+/// One thread-local access for any number of values.
+pub(crate) fn dispose<I: IntoIterator<Item = ValueRef>>(values: I) {
     let rest = STATE.with(|state| {
         if state.borrows.get() == 0 {
-            return Some(value);
+            return Some(values);
         }
-        // SAFETY: see `read`'s `Release::drop`.
-        unsafe { &mut *state.parked.get() }.push(value);
+        // SAFETY: see `read`'s `drop_parked`.
+        unsafe { &mut *state.parked.get() }.extend(values);
         None
     });
+    // Dropped with no reference into the thread state live: may run user code.
     drop(rest);
-}
-
-/// [`dispose`] for many values, with one thread-local access.
-pub(crate) fn dispose_all(values: Vec<ValueRef>) {
-    if values.is_empty() {
-        return;
-    }
-    if STATE.with(|state| state.borrows.get() != 0) {
-        // SAFETY: see `read`'s `Release`.
-        STATE.with(|state| unsafe { &mut *state.parked.get() }.extend(values));
-    } else {
-        drop(values);
-    }
 }
 
 /// A value pushed out of the current map by a write: dropped through [`dispose`].
@@ -280,8 +269,8 @@ impl Displaced {
 
 impl Drop for Displaced {
     fn drop(&mut self) {
-        if let Some(value) = self.0.take() {
-            dispose(value);
+        if self.0.is_some() {
+            dispose(self.0.take());
         }
     }
 }
@@ -292,7 +281,7 @@ const ID_BLOCK: u64 = 1024;
 /// A process-unique, non-zero context identity. Threads take blocks of ids so that making one
 /// is usually a thread-local increment, not an atomic operation.
 fn next_context_id() -> u64 {
-    let from_block = STATE.try_with(|state| {
+    STATE.with(|state| {
         let (mut next, mut end) = state.ids.get();
         if next == end {
             next = NEXT_CONTEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
@@ -300,8 +289,7 @@ fn next_context_id() -> u64 {
         }
         state.ids.set((next + 1, end));
         next
-    });
-    from_block.unwrap_or_else(|_| NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed))
+    })
 }
 
 static NEXT_VAR_KEY: AtomicU64 = AtomicU64::new(1);

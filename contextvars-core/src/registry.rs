@@ -182,7 +182,7 @@ fn reset<'a>(vars: impl IntoIterator<Item = &'a Registration>) -> usize {
         }
         displaced
     });
-    current::dispose_all(displaced);
+    current::dispose(displaced);
     count
 }
 

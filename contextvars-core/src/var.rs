@@ -286,7 +286,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
         });
         match displaced {
             Some(displaced) => {
-                drop(Displaced::new(displaced));
+                current::dispose(displaced);
                 Ok(())
             }
             None => Err(ResetError::new(
@@ -348,7 +348,7 @@ impl<T> Drop for ContextVar<T> {
         let key = *self.key.get_mut();
         if key != 0 {
             let removed = current::with_current(|ctx| ctx.map.remove(key));
-            drop(Displaced::new(removed));
+            current::dispose(removed);
         }
     }
 }
