@@ -13,7 +13,7 @@ use std::any::Any;
 use std::fmt;
 
 use crate::current;
-use crate::map::{Entry, store};
+use crate::map::{Entry, Value, store};
 use crate::var::ContextVar;
 
 /// A variable declared with `#[context_var]`, as the registry sees it.
@@ -138,11 +138,8 @@ impl<T: Send + Sync + 'static> ErasedVar for ContextVar<T> {
     }
 
     fn with_bound(&self, f: &mut dyn FnMut(Option<&(dyn Any + Send + Sync)>)) {
-        if self.is_set() {
-            self.with(|value| f(value.map(|value| value as &(dyn Any + Send + Sync))));
-        } else {
-            f(None);
-        }
+        // One lookup of the bound value (a key of 0, never set, finds nothing); no default.
+        current::read(self.key_if_any(), |value| f(value.map(Value::as_any)));
     }
 }
 
