@@ -403,36 +403,9 @@ mod fuzz_tests;
 
 #[cfg(test)]
 mod tests {
+    use super::fuzz_tests::{check, entry, value_of as value};
     use super::*;
     use std::collections::BTreeMap;
-
-    fn entry(key: u64, value: u64) -> Entry {
-        Entry {
-            key,
-            meta: Meta {
-                name: "k",
-                inherit: key % 7 != 0,
-            },
-            value: store(value),
-        }
-    }
-
-    fn value(map: &Map, key: u64) -> Option<u64> {
-        map.get(key)
-            .map(|e| *e.value.as_any().downcast_ref::<u64>().unwrap())
-    }
-
-    fn check(map: &Map, model: &BTreeMap<u64, u64>) {
-        assert_eq!(map.len(), model.len());
-        for (&k, &v) in model {
-            assert_eq!(value(map, k), Some(v), "key {k:#x}");
-        }
-        let mut seen: Vec<u64> = map.entries().iter().map(|e| e.key).collect();
-        seen.sort_unstable();
-        assert_eq!(seen, model.keys().copied().collect::<Vec<_>>());
-        let local = model.keys().filter(|k| *k % 7 == 0).count();
-        assert_eq!(map.local(), local);
-    }
 
     #[test]
     fn keys_that_share_every_level_but_the_last_coexist() {

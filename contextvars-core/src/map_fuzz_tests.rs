@@ -10,26 +10,27 @@ use proptest::prelude::*;
 use super::{Map, Meta, store};
 use crate::map::Entry;
 
-fn entry(key: u64, value: u64) -> Entry {
+/// Every seventh key belongs to a variable declared `inherit = false`.
+pub(super) fn entry(key: u64, value: u64) -> Entry {
     Entry {
         key,
         meta: Meta {
             name: "k",
-            inherit: key % 3 != 0,
+            inherit: key % 7 != 0,
         },
         value: store(value),
     }
 }
 
-fn value_of(map: &Map, key: u64) -> Option<u64> {
+pub(super) fn value_of(map: &Map, key: u64) -> Option<u64> {
     map.get(key)
         .map(|e| *e.value.as_any().downcast_ref::<u64>().expect("a u64"))
 }
 
 /// The map equals the model: lookups, length, inherit count and iteration.
-fn check(map: &Map, model: &BTreeMap<u64, u64>) {
+pub(super) fn check(map: &Map, model: &BTreeMap<u64, u64>) {
     assert_eq!(map.len(), model.len());
-    let local = model.keys().filter(|k| *k % 3 == 0).count();
+    let local = model.keys().filter(|k| *k % 7 == 0).count();
     assert_eq!(map.local(), local);
     let mut entries: Vec<(u64, u64)> = map
         .entries()
