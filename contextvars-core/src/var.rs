@@ -246,14 +246,15 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// Binds `value` in the current context. The [`Token`] remembers what was there before, for
     /// [`reset`](Self::reset).
     pub fn set(&self, value: T) -> Token<T> {
+        let key = self.key();
         let entry = Entry {
-            key: self.key(),
+            key,
             meta: self.meta(),
             value: store(value),
         };
         let (context, old) = current::with_current(|ctx| (ctx.id(), ctx.map.insert(entry)));
         Token {
-            var: self.key_if_any(),
+            var: key,
             var_name: self.name,
             context,
             old: Displaced::new(old),
