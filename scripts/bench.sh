@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 CRITERION_ARGS="${CRITERION_ARGS:---warm-up-time 1 --measurement-time 2 --noplot}"
 PYTHON="${PYTHON:-python3}"
-FEATURES=(--features tokio)
+FEATURES=(-p contextvars-benches)
 BENCHES=(core poll spawn)
 OUT=bench-results
 # criterion's results go under bench-results/, fresh each run, so the report never mixes in a

@@ -92,14 +92,6 @@ pub use contextvars_core::StreamExt;
 #[cfg(feature = "tokio")]
 pub use contextvars_core::tokio::{spawn, spawn_blocking, spawn_local};
 
-/// A tower layer that runs every request in its own context (feature `tower`).
-#[cfg(feature = "tower")]
-pub use contextvars_core::tower;
-
-/// Context variables as fields of every log line (feature `tracing`).
-#[cfg(feature = "tracing")]
-pub use contextvars_core::tracing;
-
 /// Declared variables: `#[context_var]` declares a variable with a typed default and registers
 /// it by module; `reset_module!` and `get_context_vars!` find a module's variables and reset
 /// them.

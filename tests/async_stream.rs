@@ -1,5 +1,4 @@
 //! Wrapped streams (feature `futures`): every `poll_next` runs in the stream's own context.
-#![cfg(feature = "futures")]
 
 use contextvars::{Context, ContextVar, StreamExt as _};
 use futures::executor::block_on;

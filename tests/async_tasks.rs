@@ -1,7 +1,6 @@
 //! Tasks spawned through `contextvars::spawn` and friends on tokio: each runs in its own copy of
 //! the spawner's context, on a multi-thread runtime (tasks migrate between workers) and on a
 //! current-thread one (tasks share one thread).
-#![cfg(feature = "tokio")]
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -168,7 +168,6 @@ fn many_threads_spawning_at_once_each_inherit_their_own_values() {
     }
 }
 
-#[cfg(feature = "tokio")]
 #[test]
 fn many_tasks_spawned_at_once_on_a_multi_thread_runtime_stay_apart() {
     const TASKS: usize = 5_000;

@@ -83,7 +83,6 @@ fn values_set_in_a_finished_future_go_with_it() {
 }
 
 /// The tasks' panics are expected; keep them out of the test output.
-#[cfg(feature = "tokio")]
 fn quiet_task_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -93,7 +92,6 @@ fn quiet_task_panics() {
     }));
 }
 
-#[cfg(feature = "tokio")]
 fn multi_thread_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -102,7 +100,6 @@ fn multi_thread_runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-#[cfg(feature = "tokio")]
 #[test]
 fn values_of_finished_aborted_and_panicked_tasks_are_dropped() {
     const TASKS: usize = 200;

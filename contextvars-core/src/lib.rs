@@ -68,10 +68,6 @@ pub mod registry;
 pub mod thread;
 #[cfg(feature = "tokio")]
 pub mod tokio;
-#[cfg(feature = "tower")]
-pub mod tower;
-#[cfg(feature = "tracing")]
-pub mod tracing;
 mod var;
 
 #[cfg(test)]

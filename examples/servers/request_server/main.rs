@@ -2,13 +2,13 @@
 //! the request id on every log line.
 //!
 //! ```sh
-//! cargo run --example request_server --features tokio,tower,tracing
+//! cargo run -p contextvars-examples --example request_server
 //! curl -H 'x-request-id: abc' -H 'x-user-id: dina' http://127.0.0.1:PORT/work/1
 //!
 //! # load it with N concurrent requests, check every answer, print latency and throughput
-//! cargo run --release --example request_server --all-features -- --requests 20000
+//! cargo run --release -p contextvars-examples --example request_server -- --requests 20000
 //! # the same server without the layer, to measure what the layer costs
-//! cargo run --release --example request_server --all-features -- --requests 20000 --no-layer
+//! cargo run --release -p contextvars-examples --example request_server -- --requests 20000 --no-layer
 //! ```
 //!
 //! Options: `--port N` (default 0: any free port), `--requests N`, `--concurrency N` (default

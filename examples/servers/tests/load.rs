@@ -3,12 +3,11 @@
 //! bytes back to the baseline once the server and the client are gone.
 //!
 //! Ignored by default (it wants a release build); `.ci/run` runs it with
-//! `cargo test --release --all-features --test load -- --ignored`.
-#![cfg(all(feature = "tokio", feature = "tower", feature = "tracing"))]
+//! `cargo test --release -p contextvars-examples --test load -- --ignored`.
 
 // The example's client and server; this test uses only part of it.
 #[allow(dead_code)]
-#[path = "../examples/request_server/app.rs"]
+#[path = "../request_server/app.rs"]
 mod app;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -2,7 +2,7 @@
 //! runtime, each answered and logged with exactly its own values; and no value left behind by
 //! one request is ever seen by the next one on the same worker thread.
 
-#[path = "../examples/request_server/app.rs"]
+#[path = "../request_server/app.rs"]
 mod app;
 
 use std::io::Write;

@@ -15,8 +15,8 @@
 //! ```
 //! use std::convert::Infallible;
 //!
-//! use contextvars_core::ContextVar;
-//! use contextvars_core::tower::ContextLayer;
+//! use contextvars::ContextVar;
+//! use contextvars_tower::ContextLayer;
 //! use http::{HeaderValue, Request, Response};
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
@@ -57,8 +57,7 @@ use http::{HeaderName, HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::future::{FutureExt, WithContext};
-use crate::{Context, ContextVar, VarSet};
+use contextvars::{Context, ContextVar, FutureExt, VarSet, WithContext};
 
 /// A [`Layer`] whose service runs each request's future in its own copy of a base context.
 ///

@@ -11,8 +11,8 @@
 //! ```
 //! use std::sync::{Arc, Mutex};
 //!
-//! use contextvars_core::ContextVar;
-//! use contextvars_core::tracing::ContextFields;
+//! use contextvars::ContextVar;
+//! use contextvars_tracing::ContextFields;
 //!
 //! static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
 //! static USER_ID: ContextVar<u64> = ContextVar::new("user_id");
@@ -59,13 +59,13 @@ use std::borrow::Cow;
 use std::fmt::{self, Display};
 use std::sync::Arc;
 
-use ::tracing::{Event, Subscriber};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{Format, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::registry::{self, Registration};
-use crate::{ContextVar, VarSet};
+use contextvars::registry::{self, Registration};
+use contextvars::{ContextVar, VarSet};
 
 /// An event formatter that appends the chosen context variables to every line; see the
 /// [module documentation](self).
@@ -381,16 +381,16 @@ mod tests {
             .event_format(format.with_format(tracing_subscriber::fmt::format().without_time()))
             .with_writer(move || writer.clone())
             .finish();
-        ::tracing::subscriber::with_default(subscriber, f);
+        tracing::subscriber::with_default(subscriber, f);
         buffer.lines()
     }
 
     #[test]
     fn fields_only_where_set_and_defaults_do_not_count() {
         let lines = log_with(ContextFields::new().var(&ID), || {
-            ::tracing::info!("before");
+            tracing::info!("before");
             let _id = ID.set(7);
-            ::tracing::info!(answer = 42, "during");
+            tracing::info!(answer = 42, "during");
         });
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].ends_with("before"), "{lines:?}");
@@ -401,7 +401,7 @@ mod tests {
     fn multi_line_messages_keep_the_fields_on_the_last_line() {
         let lines = log_with(ContextFields::new().var_named("req", &ID), || {
             let _id = ID.set(3);
-            ::tracing::info!("one\ntwo");
+            tracing::info!("one\ntwo");
         });
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[1].ends_with("two req=3"), "{lines:?}");
@@ -416,9 +416,9 @@ mod tests {
         let format = ContextFields::new().vars(&VarSet::new(vec![registration()]));
         let lines = log_with(format, || {
             let _none = LABEL.set(None);
-            ::tracing::info!("none");
+            tracing::info!("none");
             let _some = LABEL.set(Some("x".into()));
-            ::tracing::info!("some");
+            tracing::info!("some");
         });
         assert!(lines[0].ends_with("none"), "{lines:?}");
         assert!(lines[1].ends_with("some label=x"), "{lines:?}");
@@ -438,7 +438,7 @@ mod tests {
         let log = |format: ContextFields| {
             log_with(format, || {
                 let _price = PRICE.set(Money(5));
-                ::tracing::info!("sold");
+                tracing::info!("sold");
             })
         };
         assert!(log(ContextFields::new().vars(&vars))[0].ends_with("sold"));

@@ -1,6 +1,6 @@
 //! Two requests, each with its own ticket, first as tokio tasks across awaits, then as threads.
 //!
-//! Run with `cargo run --example async_tickets --features tokio`.
+//! Run with `cargo run -p contextvars-examples --example async_tickets`.
 
 use std::time::Duration;
 
