@@ -92,13 +92,18 @@ pub use contextvars_core::StreamExt;
 #[cfg(feature = "tokio")]
 pub use contextvars_core::tokio::{spawn, spawn_blocking, spawn_local};
 
-/// Declared variables: `#[context_var]` declares a variable with a typed default and registers
-/// it by module; `reset_module!` and `get_context_vars!` find a module's variables and reset
-/// them.
-pub use contextvars_macros::{context_var, get_context_vars, reset_module};
+/// Declares a variable with a typed default and registers it by module, for
+/// [`reset_module!`], [`get_context_vars!`] and [`module_vars!`].
+pub use contextvars_macros::context_var;
 
+mod macros;
+
+/// Not public API, used by generated code.
 #[doc(hidden)]
-pub use contextvars_core::__private;
+pub mod __private {
+    pub use contextvars_core::__private::*;
+    pub use contextvars_macros::{get_context_vars_in, module_vars_in, reset_module_in};
+}
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

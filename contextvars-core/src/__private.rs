@@ -17,8 +17,16 @@ impl ModuleVars {
         ModuleVars(OnceLock::new())
     }
 
+    /// # Panics
+    /// When the module has no registered variable, at the macro's call site.
+    #[track_caller]
     pub fn get(&self, here: &str, start: PathStart, segments: &[&str]) -> &VarSet {
-        self.0.get_or_init(|| module_vars(here, start, segments))
+        if let Some(vars) = self.0.get() {
+            return vars;
+        }
+        // Resolved outside `get_or_init`: a closure would hide the caller from the panic.
+        let vars = module_vars(here, start, segments);
+        self.0.get_or_init(|| vars)
     }
 }
 

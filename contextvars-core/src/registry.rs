@@ -301,6 +301,7 @@ fn candidates(here: &str, start: PathStart, segments: &[&str]) -> Vec<String> {
 /// mistake (a typo, an alias, a re-export, a renamed crate), so it is reported, not ignored.
 #[doc(hidden)]
 #[must_use]
+#[track_caller]
 pub fn module_vars(here: &str, start: PathStart, segments: &[&str]) -> VarSet {
     let candidates = candidates(here, start, segments);
     for candidate in &candidates {

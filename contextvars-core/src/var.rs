@@ -207,6 +207,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// [`try_get`](Self::try_get) or [`get_or`](Self::get_or) where that can happen.
     #[inline]
     #[must_use]
+    #[track_caller]
     #[allow(clippy::redundant_closure_for_method_calls)]
     pub fn get(&self) -> T
     where
@@ -366,6 +367,7 @@ impl<T> fmt::Debug for ContextVar<T> {
 
 #[cold]
 #[inline(never)]
+#[track_caller]
 fn lookup_failed(name: &'static str) -> ! {
     panic!("{}", LookupError::new(name))
 }

@@ -1,7 +1,8 @@
 //! Procedural macros of the [`contextvars`](https://docs.rs/contextvars) crate:
 //! `#[context_var]`, `reset_module!` and `get_context_vars!`.
 //!
-//! Depend on `contextvars`, which re-exports them; the expansions name `::contextvars`.
+//! Depend on `contextvars`, which re-exports them: `#[context_var]` directly, the module macros
+//! through `macro_rules!` wrappers that pass their `$crate` on, so a renamed dependency resolves.
 
 mod args;
 mod declaration;
@@ -12,7 +13,7 @@ mod ty;
 use proc_macro::TokenStream;
 
 /// Declares a context variable with a typed default and registers it, so that
-/// [`reset_module!`], [`get_context_vars!`], `contextvars::registry::all()` and
+/// `reset_module!`, `get_context_vars!`, `module_vars!`, `contextvars::registry::all()` and
 /// `contextvars::reset_all()` can find it.
 ///
 /// ```
@@ -69,91 +70,23 @@ pub fn context_var(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::context_var(args.into(), item.into()).into()
 }
 
-/// Resets every variable declared with `#[context_var]` directly in a module to a fresh
-/// default in the current context, in one update; evaluates to how many (`usize`).
-///
-/// ```
-/// use contextvars::{context_var, reset_module};
-///
-/// mod request {
-///     use contextvars::context_var;
-///
-///     #[context_var(default = 0)]
-///     pub static ID: u64;
-///
-///     #[context_var(default = String::from("guest"))]
-///     pub static USER: String;
-/// }
-///
-/// let _id = request::ID.set(42);
-/// let _user = request::USER.set("ada".to_owned());
-/// assert_eq!(reset_module!(request), 2);
-/// assert_eq!(request::ID.get(), 0);
-/// assert_eq!(request::USER.get(), "guest");
-/// ```
-///
-/// Resetting sets the defaults in the current context only: run inside `ctx.run(...)`, it
-/// changes `ctx`, not the caller's context.
-///
-/// # Paths
-///
-/// `m`, `a::b`, `self`, `self::m`, `super`, `super::m`, `super::super::m`, `crate`,
-/// `crate::a::b`, `::dep::m` and `dep::m`, as in a `use`. A path that does not exist or is not
-/// a module is a compile error on the path. A bare path (`m::n`) is looked up as a child of the
-/// calling module first, then as a crate.
-///
-/// The path is turned into the module's `module_path!()` text, and the registrations are looked
-/// up once per call site. So:
-///
-/// - aliases (`use a::b as c;`), re-exports (`pub use`) and crates renamed in `Cargo.toml` or by
-///   `extern crate x as y` are not followed: name the module where it is declared, by its
-///   crate's real name;
-/// - only variables declared directly in that module count, not those of its submodules;
-///   `contextvars::reset_all()` resets every registered variable;
-/// - `$crate` is not supported.
-///
-/// # Panics
-///
-/// When the module has no registered variable, with a message naming the resolved path: it is a
-/// mistake (a typo, an alias, a module whose variables moved), never a silent no-op.
+/// Not public API: `contextvars::reset_module!` forwards here with its `$crate` first.
+#[doc(hidden)]
 #[proc_macro]
-pub fn reset_module(input: TokenStream) -> TokenStream {
+pub fn reset_module_in(input: TokenStream) -> TokenStream {
     module_path::reset_module(input.into()).into()
 }
 
-/// The variables declared with `#[context_var]` directly in one or more modules, as a
-/// `contextvars::VarSet`, after resetting them to fresh defaults in the current context
-/// (Python's `get_context_vars`). Call it once, keep the set, and `reset()` it at the start of
-/// each request.
-///
-/// ```
-/// use contextvars::{context_var, get_context_vars};
-///
-/// mod request {
-///     use contextvars::context_var;
-///
-///     #[context_var(default = 0)]
-///     pub static ID: u64;
-/// }
-///
-/// mod user {
-///     use contextvars::context_var;
-///
-///     #[context_var(default = None)]
-///     pub static NAME: Option<String>;
-/// }
-///
-/// let vars = get_context_vars!(request, user);
-/// assert_eq!(vars.len(), 2);
-///
-/// let _id = request::ID.set(1);
-/// let _name = user::NAME.set(Some("ada".to_owned()));
-/// assert_eq!(vars.reset(), 2);
-/// assert_eq!((request::ID.get(), user::NAME.get()), (0, None));
-/// ```
-///
-/// Paths, limits and panics are those of [`reset_module!`].
+/// Not public API: `contextvars::get_context_vars!` forwards here with its `$crate` first.
+#[doc(hidden)]
 #[proc_macro]
-pub fn get_context_vars(input: TokenStream) -> TokenStream {
-    module_path::get_context_vars(input.into()).into()
+pub fn get_context_vars_in(input: TokenStream) -> TokenStream {
+    module_path::module_set(input.into(), true).into()
+}
+
+/// Not public API: `contextvars::module_vars!` forwards here with its `$crate` first.
+#[doc(hidden)]
+#[proc_macro]
+pub fn module_vars_in(input: TokenStream) -> TokenStream {
+    module_path::module_set(input.into(), false).into()
 }

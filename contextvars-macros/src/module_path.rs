@@ -1,4 +1,4 @@
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::quote;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -85,7 +85,7 @@ impl ModulePath {
     }
 
     /// An expression of type `&VarSet`: the module's variables, resolved once per call site.
-    fn vars(&self) -> TokenStream {
+    fn vars(&self, krate: &TokenStream) -> TokenStream {
         let start = match self.start {
             Start::Crate => quote!(Crate),
             Start::SelfModule => quote!(SelfModule),
@@ -96,11 +96,10 @@ impl ModulePath {
         let segments = &self.segments;
         quote! {
             {
-                static VARS: ::contextvars::__private::ModuleVars =
-                    ::contextvars::__private::ModuleVars::new();
+                static VARS: #krate::__private::ModuleVars = #krate::__private::ModuleVars::new();
                 VARS.get(
                     ::core::module_path!(),
-                    ::contextvars::__private::PathStart::#start,
+                    #krate::__private::PathStart::#start,
                     &[#(#segments),*],
                 )
             }
@@ -108,14 +107,27 @@ impl ModulePath {
     }
 }
 
+/// Splits `KRATE; rest` into the path of the contextvars crate and the macro's own input.
+/// The facade's `macro_rules!` wrappers put their `$crate` first, so a renamed dependency
+/// resolves.
+fn split_crate(input: TokenStream) -> (TokenStream, TokenStream) {
+    let mut tokens = input.into_iter();
+    let krate: TokenStream = tokens
+        .by_ref()
+        .take_while(|token| !matches!(token, TokenTree::Punct(p) if p.as_char() == ';'))
+        .collect();
+    (krate, tokens.collect())
+}
+
 /// `reset_module!(path)`.
 pub fn reset_module(input: TokenStream) -> TokenStream {
+    let (krate, input) = split_crate(input);
     let path = match ModulePath::parse.parse2(input) {
         Ok(path) => path,
         Err(error) => return error.to_compile_error(),
     };
     let check = path.existence_check();
-    let vars = path.vars();
+    let vars = path.vars(&krate);
     quote! {
         {
             #check
@@ -124,13 +136,14 @@ pub fn reset_module(input: TokenStream) -> TokenStream {
     }
 }
 
-/// `get_context_vars!(path, ...)`.
-pub fn get_context_vars(input: TokenStream) -> TokenStream {
+/// `get_context_vars!(path, ...)` (`reset` true) and `module_vars!(path, ...)` (`reset` false).
+pub fn module_set(input: TokenStream, reset: bool) -> TokenStream {
+    let (krate, input) = split_crate(input);
     let paths = match Punctuated::<ModulePath, Token![,]>::parse_terminated.parse2(input) {
         Ok(paths) if paths.is_empty() => {
             return Error::new(
                 proc_macro2::Span::call_site(),
-                "expected at least one module path: get_context_vars!(path::to::module, ...)",
+                "expected at least one module path, such as `path::to::module`",
             )
             .to_compile_error();
         }
@@ -138,13 +151,14 @@ pub fn get_context_vars(input: TokenStream) -> TokenStream {
         Err(error) => return error.to_compile_error(),
     };
     let checks = paths.iter().map(ModulePath::existence_check);
-    let vars = paths.iter().map(ModulePath::vars);
+    let vars = paths.iter().map(|path| path.vars(&krate));
+    let reset = reset.then(|| quote!(vars.reset();));
     quote! {
         {
             #(#checks)*
-            let mut vars = ::contextvars::VarSet::default();
+            let mut vars = #krate::__private::VarSet::default();
             #(vars.extend(#vars);)*
-            vars.reset();
+            #reset
             vars
         }
     }

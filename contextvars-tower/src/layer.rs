@@ -88,8 +88,8 @@ impl ContextLayer {
     }
 
     /// At the start of each request, resets every variable of `vars` to a fresh default in the
-    /// request's context (seed 000's `reset_context_vars` at the top of a handler), for
-    /// instance `get_context_vars!(crate::request)`. Adds to the variables of earlier calls.
+    /// request's context (what Python code does with `reset_context_vars` at the top of a
+    /// handler), for instance `module_vars!(crate::request)`. Adds to the variables of earlier calls.
     #[must_use]
     pub fn reset(mut self, vars: &VarSet) -> ContextLayer {
         Arc::make_mut(&mut self.config).reset.extend(vars);
@@ -105,6 +105,7 @@ impl ContextLayer {
     /// # Panics
     /// When `header` is not a valid header name. Names are case-insensitive.
     #[must_use]
+    #[track_caller]
     pub fn header_var<T, F>(
         mut self,
         var: &'static ContextVar<T>,
@@ -116,8 +117,10 @@ impl ContextLayer {
         F: Fn(Option<&HeaderValue>) -> T + Send + Sync + 'static,
     {
         let header = header.as_ref();
-        let header = HeaderName::try_from(header)
-            .unwrap_or_else(|err| panic!("`{header}` is not a valid header name: {err}"));
+        let header = match HeaderName::try_from(header) {
+            Ok(name) => name,
+            Err(err) => panic!("`{header}` is not a valid header name: {err}"),
+        };
         let set = move |value: Option<&HeaderValue>| drop(var.set(make(value)));
         Arc::make_mut(&mut self.config).headers.push(HeaderVar {
             header,
