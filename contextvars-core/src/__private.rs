@@ -2,10 +2,18 @@
 
 use std::sync::OnceLock;
 
+pub use crate::erased::{ErasedVar, FreshDefault};
+pub use crate::module_path::{PathStart, module_vars};
+pub use crate::registry::Registration;
 pub use crate::registry::VarSet;
-pub use crate::registry::{ErasedVar, PathStart, Registration, module_vars};
 pub use crate::var::ContextVar;
 pub use inventory;
+
+/// Not public API, used by generated code: the registration of a declared variable.
+#[must_use]
+pub const fn registration(module_path: &'static str, var: &'static dyn ErasedVar) -> Registration {
+    Registration::new(module_path, var)
+}
 
 /// Not public API, used by generated code: the variables of the module named at one
 /// `reset_module!` call site, resolved on the first call there.

@@ -60,10 +60,12 @@
 
 mod context;
 mod current;
+mod erased;
 mod error;
 mod future;
 mod join;
 mod map;
+mod module_path;
 pub mod registry;
 pub mod thread;
 #[cfg(feature = "tokio")]

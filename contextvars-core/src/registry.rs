@@ -13,8 +13,7 @@ use std::any::Any;
 use std::fmt;
 
 use crate::current;
-use crate::map::{Entry, Value, store};
-use crate::var::ContextVar;
+use crate::erased::{ErasedVar, FreshDefault};
 
 /// A variable declared with `#[context_var]`, as the registry sees it.
 pub struct Registration {
@@ -25,10 +24,10 @@ pub struct Registration {
 inventory::collect!(Registration);
 
 impl Registration {
-    /// Not public API, used by generated code.
-    #[doc(hidden)]
-    #[must_use]
-    pub const fn new(module_path: &'static str, var: &'static dyn ErasedVar) -> Registration {
+    pub(crate) const fn new(
+        module_path: &'static str,
+        var: &'static dyn ErasedVar,
+    ) -> Registration {
         Registration { module_path, var }
     }
 
@@ -96,50 +95,6 @@ impl fmt::Debug for Registration {
             .field("module_path", &self.module_path)
             .field("type_name", &self.type_name())
             .finish_non_exhaustive()
-    }
-}
-
-/// Not public API, used by generated code: a `ContextVar<T>` with its `T` erased.
-#[doc(hidden)]
-pub trait ErasedVar: Sync {
-    fn name(&self) -> &'static str;
-    fn type_name(&self) -> &'static str;
-    fn inherits(&self) -> bool;
-    /// A binding of the variable to a fresh default, or `None` without a default.
-    fn fresh_default(&self) -> Option<FreshDefault>;
-    /// Calls `f` once, with the value bound in the current context or `None`.
-    fn with_bound(&self, f: &mut dyn FnMut(Option<&(dyn Any + Send + Sync)>));
-}
-
-/// Not public API: a binding made by [`ErasedVar::fresh_default`].
-#[doc(hidden)]
-pub struct FreshDefault(Entry);
-
-impl<T: Send + Sync + 'static> ErasedVar for ContextVar<T> {
-    fn name(&self) -> &'static str {
-        ContextVar::name(self)
-    }
-
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
-    }
-
-    fn inherits(&self) -> bool {
-        ContextVar::inherits(self)
-    }
-
-    fn fresh_default(&self) -> Option<FreshDefault> {
-        let value = self.make_default()?;
-        Some(FreshDefault(Entry {
-            key: self.key(),
-            meta: self.meta(),
-            value: store(value),
-        }))
-    }
-
-    fn with_bound(&self, f: &mut dyn FnMut(Option<&(dyn Any + Send + Sync)>)) {
-        // One lookup of the bound value (a key of 0, never set, finds nothing); no default.
-        current::read(self.key_if_any(), |value| f(value.map(Value::as_any)));
     }
 }
 
@@ -244,101 +199,5 @@ impl<'a> IntoIterator for &'a VarSet {
 
     fn into_iter(self) -> Self::IntoIter {
         self.vars.iter().copied()
-    }
-}
-
-/// How a module path written in `reset_module!` starts.
-///
-/// Not public API, used by generated code.
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PathStart {
-    /// `crate::…` or `crate`.
-    Crate,
-    /// `self::…` or `self`.
-    SelfModule,
-    /// `super::…` repeated this many times.
-    Super(usize),
-    /// `::dep::…`.
-    Global,
-    /// `name::…`: a child module or import of the calling module first, then a crate.
-    Bare,
-}
-
-/// The module paths that `start` and `segments`, written in module `here`, may name, in the
-/// order they are tried.
-fn candidates(here: &str, start: PathStart, segments: &[&str]) -> Vec<String> {
-    let join = |base: &str| {
-        let mut path = base.to_owned();
-        for segment in segments {
-            if !path.is_empty() {
-                path.push_str("::");
-            }
-            path.push_str(segment);
-        }
-        path
-    };
-    match start {
-        PathStart::Crate => vec![join(here.split("::").next().unwrap_or(here))],
-        PathStart::SelfModule => vec![join(here)],
-        PathStart::Super(levels) => {
-            let parts: Vec<&str> = here.split("::").collect();
-            let keep = parts.len().saturating_sub(levels).max(1);
-            vec![join(&parts[..keep].join("::"))]
-        }
-        PathStart::Global => vec![join("")],
-        PathStart::Bare => vec![join(here), join("")],
-    }
-}
-
-/// The variables declared directly in the module that `start` and `segments` name, written in
-/// module `here`.
-///
-/// Not public API, used by generated code.
-///
-/// # Panics
-/// When no registered variable is declared in that module: resetting nothing is always a
-/// mistake (a typo, an alias, a re-export, a renamed crate), so it is reported, not ignored.
-#[doc(hidden)]
-#[must_use]
-#[track_caller]
-pub fn module_vars(here: &str, start: PathStart, segments: &[&str]) -> VarSet {
-    let candidates = candidates(here, start, segments);
-    for candidate in &candidates {
-        let vars: Vec<_> = all().filter(|reg| reg.module_path == candidate).collect();
-        if !vars.is_empty() {
-            return VarSet::new(vars);
-        }
-    }
-    panic!(
-        "no #[context_var] variable is declared in module `{}` (written in `{here}`); \
-         only variables declared directly in the named module count, and aliases, re-exports \
-         and renamed crates are not followed",
-        candidates.join("` or `")
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn module_paths_resolve_like_rust_paths() {
-        let here = "app::handlers::users";
-        let c = |start, segments: &[&str]| candidates(here, start, segments);
-        assert_eq!(c(PathStart::Crate, &["db"]), ["app::db"]);
-        assert_eq!(c(PathStart::Crate, &[]), ["app"]);
-        assert_eq!(c(PathStart::SelfModule, &[]), ["app::handlers::users"]);
-        assert_eq!(
-            c(PathStart::SelfModule, &["m"]),
-            ["app::handlers::users::m"]
-        );
-        assert_eq!(c(PathStart::Super(1), &[]), ["app::handlers"]);
-        assert_eq!(c(PathStart::Super(2), &["db"]), ["app::db"]);
-        assert_eq!(c(PathStart::Global, &["dep", "m"]), ["dep::m"]);
-        assert_eq!(
-            c(PathStart::Bare, &["dep", "m"]),
-            ["app::handlers::users::dep::m", "dep::m"]
-        );
     }
 }

@@ -87,7 +87,7 @@ fn registration(krate: &syn::Path, ident: &syn::Ident, ty: &Type) -> TokenStream
     quote_spanned! {span=>
         const _: () = {
             #krate::__private::inventory::submit! {
-                #krate::__private::Registration::new(::core::module_path!(), &#ident)
+                #krate::__private::registration(::core::module_path!(), &#ident)
             }
         };
     }

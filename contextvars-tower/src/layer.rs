@@ -89,7 +89,8 @@ impl ContextLayer {
 
     /// At the start of each request, resets every variable of `vars` to a fresh default in the
     /// request's context (what Python code does with `reset_context_vars` at the top of a
-    /// handler), for instance `module_vars!(crate::request)`. Adds to the variables of earlier calls.
+    /// handler), for instance `module_vars!(crate::request)`. Adds to the variables of earlier
+    /// calls.
     #[must_use]
     pub fn reset(mut self, vars: &VarSet) -> ContextLayer {
         Arc::make_mut(&mut self.config).reset.extend(vars);

@@ -372,7 +372,6 @@ mod tests {
     }
 
     static ID: ContextVar<u64> = ContextVar::with_default("ID", || 0);
-    static LABEL: ContextVar<Option<String>> = ContextVar::new("label");
 
     fn log_with(format: ContextFields, f: impl FnOnce()) -> Vec<String> {
         let buffer = Buffer::default();
@@ -407,13 +406,30 @@ mod tests {
         assert!(lines[1].ends_with("two req=3"), "{lines:?}");
     }
 
+    mod declared {
+        use std::fmt::{self, Display};
+
+        use contextvars::context_var;
+
+        #[context_var(default = None)]
+        pub static LABEL: Option<String>;
+
+        pub struct Money(pub u32);
+
+        impl Display for Money {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "${}", self.0)
+            }
+        }
+
+        #[context_var(default = Money(0))]
+        pub static PRICE: Money;
+    }
+
     #[test]
     fn option_values_are_written_only_when_some() {
-        fn registration() -> &'static Registration {
-            static REG: Registration = Registration::new("tests", &LABEL);
-            &REG
-        }
-        let format = ContextFields::new().vars(&VarSet::new(vec![registration()]));
+        use declared::LABEL;
+        let format = ContextFields::new().vars(&contextvars::module_vars!(self::declared));
         let lines = log_with(format, || {
             let _none = LABEL.set(None);
             tracing::info!("none");
@@ -426,15 +442,8 @@ mod tests {
 
     #[test]
     fn declared_values_of_other_types_need_display_type() {
-        struct Money(u32);
-        impl Display for Money {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "${}", self.0)
-            }
-        }
-        static PRICE: ContextVar<Money> = ContextVar::new("price");
-        static REG: Registration = Registration::new("tests", &PRICE);
-        let vars = VarSet::new(vec![&REG]);
+        use declared::{Money, PRICE};
+        let vars = contextvars::module_vars!(self::declared);
         let log = |format: ContextFields| {
             log_with(format, || {
                 let _price = PRICE.set(Money(5));
