@@ -75,6 +75,23 @@
 //! Values must be `Send + Sync + 'static`; a [`Context`] is `Send + Sync` and moves between
 //! threads with its task. Values are shared between the contexts that hold them, never cloned
 //! by the library, and dropped with the last context holding them.
+//!
+//! # Feature flags
+//!
+//! None is enabled by default.
+//!
+//! - `tokio`: [`spawn`], [`spawn_blocking`] and [`spawn_local`], tokio's spawn functions with
+//!   each task in a copy of the caller's context.
+//! - `futures`: [`StreamExt`], streams that run every `poll_next` in their own context.
+//!
+//! # The crates around it
+//!
+//! - [`contextvars-tower`](https://docs.rs/contextvars-tower): a tower layer that runs every
+//!   HTTP request in its own context and sets variables from headers.
+//! - [`contextvars-tracing`](https://docs.rs/contextvars-tracing): context variables on every
+//!   `tracing` log line.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use contextvars_core::{
     Context, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard, Token, VarInfo,
@@ -86,10 +103,12 @@ pub use contextvars_core::{
 pub use contextvars_core::{FutureExt, JoinAll, WithContext, join_all};
 
 #[cfg(feature = "futures")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures")))]
 pub use contextvars_core::StreamExt;
 
 /// tokio's spawn functions, each task in a copy of the caller's context (feature `tokio`).
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use contextvars_core::tokio::{spawn, spawn_blocking, spawn_local};
 
 /// Declares a variable with a typed default and registers it by module, for

@@ -89,10 +89,10 @@ macro_rules! reset_module {
 /// ```
 ///
 /// Set-up code that only needs the list (a server layer, a log format) should use
-/// [`module_vars!`], which binds nothing: after `get_context_vars!` every variable of the
+/// [`module_vars!`](crate::module_vars!), which binds nothing: after `get_context_vars!` every variable of the
 /// modules is set in the caller's context.
 ///
-/// Paths, limits and panics are those of [`reset_module!`].
+/// Paths, limits and panics are those of [`reset_module!`](crate::reset_module!).
 #[macro_export]
 macro_rules! get_context_vars {
     ($($paths:tt)+) => {
@@ -119,7 +119,7 @@ macro_rules! get_context_vars {
 /// assert!(!request::ID.is_set()); // listed, not reset
 /// ```
 ///
-/// Paths, limits and panics are those of [`reset_module!`].
+/// Paths, limits and panics are those of [`reset_module!`](crate::reset_module!).
 #[macro_export]
 macro_rules! module_vars {
     ($($paths:tt)+) => {

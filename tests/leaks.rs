@@ -2,8 +2,8 @@
 //! tokio tasks finish, are aborted or panic; and a million contexts and run-time variables made
 //! and dropped leave the allocator's live bytes where they were.
 //!
-//! Live bytes are counted per thread (as in `tests/memory.rs`), so the tests of this binary,
-//! which run in parallel, do not disturb each other's figures. Tasks on tokio's workers are
+//! Live bytes are counted per thread by a counting allocator, so the tests of this binary, which
+//! run in parallel, do not disturb each other's figures. Tasks on tokio's workers are
 //! checked with drop counters instead.
 
 use std::sync::Arc;
@@ -62,6 +62,42 @@ fn a_value_lives_exactly_as_long_as_its_last_holder() {
     assert_eq!(count(&drops), 0, "the thread still holds it");
     go.send(()).unwrap();
     assert!(thread.join().unwrap());
+    assert_eq!(count(&drops), 1);
+}
+
+#[test]
+fn overwritten_and_reset_values_are_dropped_once_unreferenced() {
+    static V: ContextVar<Arc<()>> = ContextVar::new("v");
+    let first = Arc::new(());
+    let second = Arc::new(());
+    Context::new().run(|| {
+        let token = V.set(first.clone());
+        let held = copy_context();
+        let token2 = V.set(second.clone());
+        // One stored value, shared by the snapshot and token2 (values are shared, not cloned).
+        assert_eq!(Arc::strong_count(&first), 2);
+        drop(held);
+        V.reset(token2).unwrap();
+        assert_eq!(
+            Arc::strong_count(&second),
+            1,
+            "reset dropped the overwritten value"
+        );
+        V.reset(token).unwrap();
+        assert_eq!(Arc::strong_count(&first), 1);
+    });
+}
+
+#[test]
+fn a_thread_context_drops_its_values_when_the_thread_ends() {
+    static V: ContextVar<Counted> = ContextVar::new("v");
+    let drops = counter();
+    let counter = drops.clone();
+    std::thread::spawn(move || {
+        V.set(Counted(counter));
+    })
+    .join()
+    .unwrap();
     assert_eq!(count(&drops), 1);
 }
 
@@ -237,6 +273,25 @@ fn a_million_contexts_and_runtime_variables_keep_live_bytes_bounded() {
         count(&drops),
         usize::try_from(rounds + rounds / 100).unwrap()
     );
+}
+
+#[test]
+fn contexts_made_and_dropped_return_every_byte() {
+    static V: ContextVar<String> = ContextVar::new("v");
+    let vars: Vec<ContextVar<u64>> = (0..64).map(|_| ContextVar::new("x")).collect();
+    let before = live_bytes();
+    for round in 0..10_000u64 {
+        let mut ctx = Context::new();
+        ctx.run(|| {
+            V.set(format!("request {round}"));
+            for var in &vars {
+                var.set(round);
+            }
+            let mut child = copy_context();
+            child.run(|| vars[0].set(0));
+        });
+    }
+    assert_eq!(live_bytes() - before, 0);
 }
 
 #[test]

@@ -333,7 +333,10 @@ fn iteration_reports_names_types_and_inheritance() {
     infos.sort_unstable();
     assert_eq!(
         infos,
-        [("name", "alloc::string::String", true), ("tx", "u8", false)]
+        [
+            ("name", std::any::type_name::<String>(), true),
+            ("tx", std::any::type_name::<u8>(), false)
+        ]
     );
 }
 

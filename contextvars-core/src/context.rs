@@ -16,7 +16,7 @@ use crate::var::ContextVar;
 /// to the other.
 ///
 /// ```
-/// use contextvars_core::{copy_context, ContextVar};
+/// use contextvars::{copy_context, ContextVar};
 ///
 /// static NAME: ContextVar<&str> = ContextVar::new("name");
 ///
@@ -128,7 +128,7 @@ impl Context {
     /// The bindings, in an unspecified order: each variable's description and its value.
     ///
     /// ```
-    /// use contextvars_core::{Context, ContextVar};
+    /// use contextvars::{Context, ContextVar};
     ///
     /// static A: ContextVar<u32> = ContextVar::new("a");
     /// static B: ContextVar<String> = ContextVar::new("b");

@@ -10,10 +10,10 @@
 
 use std::borrow::BorrowMut;
 use std::future::Future;
-use std::mem::ManuallyDrop;
 use std::pin::Pin;
-use std::ptr;
 use std::task::{self, Poll};
+
+use pin_project_lite::pin_project;
 
 use crate::Context;
 
@@ -23,7 +23,7 @@ use crate::Context;
 /// (`use contextvars::FutureExt as _;` where the name would clash with another `FutureExt`).
 ///
 /// ```
-/// use contextvars_core::{ContextVar, FutureExt};
+/// use contextvars::{ContextVar, FutureExt};
 ///
 /// static REQUEST_ID: ContextVar<u32> = ContextVar::with_default("request_id", || 0);
 ///
@@ -63,6 +63,7 @@ impl<F: Future> FutureExt for F {}
 ///
 /// [`Stream`]: futures_core::Stream
 #[cfg(feature = "futures")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures")))]
 pub trait StreamExt: futures_core::Stream + Sized {
     /// Runs every `poll_next` of this stream inside `context`; changes persist in it.
     fn with_context(self, context: Context) -> WithContext<Self> {
@@ -76,6 +77,7 @@ pub trait StreamExt: futures_core::Stream + Sized {
 }
 
 #[cfg(feature = "futures")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures")))]
 impl<S: futures_core::Stream> StreamExt for S {}
 
 impl Context {
@@ -84,7 +86,7 @@ impl Context {
     /// `.await` this context holds whatever the future set.
     ///
     /// ```
-    /// use contextvars_core::{Context, ContextVar};
+    /// use contextvars::{Context, ContextVar};
     ///
     /// static USER: ContextVar<&str> = ContextVar::new("user");
     ///
@@ -100,39 +102,58 @@ impl Context {
     }
 }
 
-/// A future (or stream) that runs every poll inside its own [`Context`].
-///
-/// Made by [`FutureExt::with_context`], [`FutureExt::with_current_context`] (where `C` is an
-/// owned [`Context`]) and [`Context::run_future`] (where `C` is `&mut Context`). The inner
-/// future is also dropped inside the context, so destructors that read or reset variables see
-/// the task's values.
-///
-/// A panic in the inner poll leaves the polling thread's context exactly as it was before the
-/// poll, as [`Context::run`] does.
-#[must_use = "futures do nothing unless polled"]
-pub struct WithContext<F, C = Context>
-where
-    C: BorrowMut<Context>,
-{
-    /// Structurally pinned; dropped in place by `Drop`, moved out only by `into_inner`.
-    inner: ManuallyDrop<F>,
-    /// Not structurally pinned.
-    context: C,
+pin_project! {
+    /// A future (or stream) that runs every poll inside its own [`Context`].
+    ///
+    /// Made by [`FutureExt::with_context`], [`FutureExt::with_current_context`] (where `C` is an
+    /// owned [`Context`]) and [`Context::run_future`] (where `C` is `&mut Context`). The inner
+    /// future is also dropped inside the context, so destructors that read or reset variables see
+    /// the task's values.
+    ///
+    /// A panic in the inner poll leaves the polling thread's context exactly as it was before the
+    /// poll, as [`Context::run`] does.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithContext<F, C = Context>
+    where
+        C: BorrowMut<Context>,
+    {
+        // Both are `Some` until `into_inner` takes them: then the drop has nothing to do.
+        #[pin]
+        inner: Option<F>,
+        context: Option<C>,
+    }
+
+    impl<F, C> PinnedDrop for WithContext<F, C>
+    where
+        C: BorrowMut<Context>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if let Some(context) = this.context {
+                // The inner future is dropped in place, inside its context, so its destructors
+                // see the task's values.
+                context.borrow_mut().run(|| this.inner.set(None));
+            }
+        }
+    }
 }
 
 impl<F, C: BorrowMut<Context>> WithContext<F, C> {
     /// Wraps `inner` so that it is polled and dropped inside `context`.
     pub fn new(inner: F, context: C) -> WithContext<F, C> {
         WithContext {
-            inner: ManuallyDrop::new(inner),
-            context,
+            inner: Some(inner),
+            context: Some(context),
         }
     }
 
     /// The context the inner future runs in, with the changes made so far.
     #[must_use]
     pub fn context(&self) -> &Context {
-        self.context.borrow()
+        match &self.context {
+            Some(context) => context.borrow(),
+            None => unreachable!("taken only by into_inner, which consumes the wrapper"),
+        }
     }
 
     /// The context the inner future runs in, mutably, also when the wrapper is pinned (the
@@ -140,44 +161,25 @@ impl<F, C: BorrowMut<Context>> WithContext<F, C> {
     /// finished future that cannot be unpinned.
     #[must_use]
     pub fn context_mut(self: Pin<&mut Self>) -> &mut Context {
-        self.project().1
+        self.parts().1
     }
 
     /// The inner future (finished or not) and its context, with the changes made so far.
-    pub fn into_inner(self) -> (F, C) {
-        let mut this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped nor used again, so each field is moved out exactly
-        // once. `self` was taken by value, so it is not pinned and `inner` may move.
-        unsafe {
-            let inner = ManuallyDrop::take(&mut this.inner);
-            (inner, ptr::read(ptr::from_ref(&this.context)))
+    pub fn into_inner(mut self) -> (F, C) {
+        // `self` is taken by value, so it is not pinned and `inner` may move.
+        match (self.inner.take(), self.context.take()) {
+            (Some(inner), Some(context)) => (inner, context),
+            _ => unreachable!("taken only by into_inner, which consumes the wrapper"),
         }
     }
 
     #[inline]
-    fn project(self: Pin<&mut Self>) -> (Pin<&mut F>, &mut Context) {
-        // SAFETY: nothing here moves out of `self`. `inner` is structurally pinned: it is never
-        // moved while pinned (`into_inner` takes `self` by value, so only an unpinned wrapper
-        // gives it up), `Drop` drops it in place, and there is no hand-written `Unpin` impl (the
-        // auto impl needs `F: Unpin`). `context` is not pinned: nothing relies on its address,
-        // so a plain `&mut` to it is fine.
-        unsafe {
-            let this = self.get_unchecked_mut();
-            (
-                Pin::new_unchecked(&mut *this.inner),
-                this.context.borrow_mut(),
-            )
+    fn parts(self: Pin<&mut Self>) -> (Pin<&mut F>, &mut Context) {
+        let this = self.project();
+        match (this.inner.as_pin_mut(), this.context) {
+            (Some(inner), Some(context)) => (inner, context.borrow_mut()),
+            _ => unreachable!("taken only by into_inner, which consumes the wrapper"),
         }
-    }
-}
-
-impl<F, C: BorrowMut<Context>> Drop for WithContext<F, C> {
-    fn drop(&mut self) {
-        let inner = &mut self.inner;
-        // SAFETY: `inner` is dropped exactly once, here, and in place, as pinning requires; the
-        // wrapper never touches it again.
-        let drop_inner = || unsafe { ManuallyDrop::drop(inner) };
-        self.context.borrow_mut().run(drop_inner);
     }
 }
 
@@ -186,23 +188,27 @@ impl<F: Future, C: BorrowMut<Context>> Future for WithContext<F, C> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<F::Output> {
-        let (inner, context) = self.project();
+        let (inner, context) = self.parts();
         context.run(|| inner.poll(cx))
     }
 }
 
 #[cfg(feature = "futures")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures")))]
 impl<F, C> futures_core::FusedFuture for WithContext<F, C>
 where
     F: futures_core::FusedFuture,
     C: BorrowMut<Context>,
 {
     fn is_terminated(&self) -> bool {
-        futures_core::FusedFuture::is_terminated(&*self.inner)
+        self.inner
+            .as_ref()
+            .is_none_or(futures_core::FusedFuture::is_terminated)
     }
 }
 
 #[cfg(feature = "futures")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures")))]
 impl<S, C> futures_core::Stream for WithContext<S, C>
 where
     S: futures_core::Stream,
@@ -212,23 +218,28 @@ where
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Option<S::Item>> {
-        let (inner, context) = self.project();
+        let (inner, context) = self.parts();
         context.run(|| inner.poll_next(cx))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or((0, Some(0)), futures_core::Stream::size_hint)
     }
 }
 
 #[cfg(feature = "futures")]
+#[cfg_attr(docsrs, doc(cfg(feature = "futures")))]
 impl<S, C> futures_core::FusedStream for WithContext<S, C>
 where
     S: futures_core::FusedStream,
     C: BorrowMut<Context>,
 {
     fn is_terminated(&self) -> bool {
-        futures_core::FusedStream::is_terminated(&*self.inner)
+        self.inner
+            .as_ref()
+            .is_none_or(futures_core::FusedStream::is_terminated)
     }
 }
 

@@ -67,7 +67,7 @@ impl Registration {
     /// instance to write it in a log line after a `downcast_ref`.
     ///
     /// ```
-    /// # use contextvars_core::registry;
+    /// # use contextvars::registry;
     /// for var in registry::all() {
     ///     var.with_value(|value| {
     ///         if let Some(id) = value.and_then(|v| v.downcast_ref::<u64>()) {
@@ -101,7 +101,7 @@ impl fmt::Debug for Registration {
 /// Every registered variable, in an unspecified order.
 ///
 /// ```
-/// for var in contextvars_core::registry::all() {
+/// for var in contextvars::registry::all() {
 ///     println!("{}::{}: {}", var.module_path(), var.name(), var.type_name());
 /// }
 /// ```

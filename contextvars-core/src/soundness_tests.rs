@@ -65,7 +65,6 @@ fn a_borrow_outlives_the_token_and_runtime_variable_that_held_its_value() {
 
 #[test]
 fn panics_in_run_with_and_poll_leave_the_thread_state_sound() {
-    let drops = Arc::new(AtomicUsize::new(0));
     NAME.set("base".to_owned());
     let before = copy_context();
     let mut ctx = Context::new();
@@ -75,7 +74,8 @@ fn panics_in_run_with_and_poll_leave_the_thread_state_sound() {
             NAME.with(|value| {
                 OTHER.set(vec![9]);
                 NAME.set("displaced while borrowed".to_owned());
-                let _ = Counted(drops.clone(), value.cloned().unwrap_or_default());
+                // Displaced while borrowed: still readable until `with` returns or unwinds.
+                assert_eq!(value.map(String::as_str), Some("run"));
                 panic!("in with")
             })
         })
@@ -99,7 +99,6 @@ fn panics_in_run_with_and_poll_leave_the_thread_state_sound() {
     drop(future);
 
     NAME.with(|value| assert_eq!(value.map(String::as_str), Some("base")));
-    assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
 
 #[test]

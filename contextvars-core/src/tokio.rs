@@ -17,13 +17,13 @@ use crate::future::FutureExt;
 /// context taken now.
 ///
 /// ```
-/// use contextvars_core::ContextVar;
+/// use contextvars::ContextVar;
 ///
 /// static TICKET: ContextVar<&str> = ContextVar::with_default("ticket", || "none");
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let _token = TICKET.set("A");
-/// let child = contextvars_core::tokio::spawn(async {
+/// let child = contextvars::spawn(async {
 ///     let inherited = TICKET.get();
 ///     TICKET.set("B");
 ///     tokio::task::yield_now().await;

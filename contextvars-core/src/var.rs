@@ -18,7 +18,7 @@ use crate::map::{Entry, Meta, store};
 /// [`Token`] that [`reset`](Self::reset) uses to restore what was there before.
 ///
 /// ```
-/// use contextvars_core::ContextVar;
+/// use contextvars::ContextVar;
 ///
 /// static USER_ID: ContextVar<u64> = ContextVar::with_default("user_id", || 0);
 ///
@@ -76,7 +76,7 @@ impl<T> ContextVar<T> {
     /// and [`Context::run`](crate::Context::run) are not affected.
     ///
     /// ```
-    /// use contextvars_core::ContextVar;
+    /// use contextvars::ContextVar;
     ///
     /// static TRANSACTION: ContextVar<u32> = ContextVar::new("transaction").inherit(false);
     /// # assert!(!TRANSACTION.inherits());
@@ -165,7 +165,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// borrowed value stays alive until `f` returns.
     ///
     /// ```
-    /// use contextvars_core::ContextVar;
+    /// use contextvars::ContextVar;
     ///
     /// static PATH: ContextVar<String> = ContextVar::new("path");
     ///
@@ -303,7 +303,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// `with var.set(value):`.
     ///
     /// ```
-    /// use contextvars_core::ContextVar;
+    /// use contextvars::ContextVar;
     ///
     /// static LEVEL: ContextVar<u8> = ContextVar::with_default("level", || 1);
     /// {
@@ -329,7 +329,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// Runs `f` with `value` set, then resets, also when `f` panics.
     ///
     /// ```
-    /// use contextvars_core::ContextVar;
+    /// use contextvars::ContextVar;
     ///
     /// static LOCALE: ContextVar<&str> = ContextVar::with_default("locale", || "en");
     /// let greeting = LOCALE.scope("fr", || format!("locale {}", LOCALE.get()));

@@ -1,5 +1,5 @@
 //! Context variables as fields of every log line written through
-//! [`tracing_subscriber::fmt`].
+//! [`tracing_subscriber::fmt()`].
 //!
 //! [`ContextFields`] wraps an event formatter and appends ` name=value` to each line for every
 //! chosen variable that the current context binds: the request id of the request that logged
@@ -68,7 +68,7 @@ use contextvars::registry::{self, Registration};
 use contextvars::{ContextVar, VarSet};
 
 /// An event formatter that appends the chosen context variables to every line; see the
-/// [module documentation](self).
+/// [crate documentation](crate).
 ///
 /// Give it to [`tracing_subscriber::fmt::SubscriberBuilder::event_format`] or
 /// [`tracing_subscriber::fmt::Layer::event_format`].

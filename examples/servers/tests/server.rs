@@ -99,10 +99,6 @@ fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
         (summary.requests, summary.errors, summary.crosstalk),
         (REQUESTS, 0, 0)
     );
-    assert!(
-        summary.p50 <= summary.p99 && summary.per_second > 0.0,
-        "{summary:?}"
-    );
     for outcome in &outcomes {
         let n = outcome.n;
         let own = format!("request_id=req-{n} user_id=user-{n}");
