@@ -99,6 +99,10 @@ fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
         (summary.requests, summary.errors, summary.crosstalk),
         (REQUESTS, 0, 0)
     );
+    println!(
+        "{REQUESTS} requests: p50 {:?}, p99 {:?}, {:.0} requests/s",
+        summary.p50, summary.p99, summary.per_second
+    );
     for outcome in &outcomes {
         let n = outcome.n;
         let own = format!("request_id=req-{n} user_id=user-{n}");
