@@ -1,4 +1,4 @@
-//! The seed examples of Python's `contextvars`, in Rust: a `user_id` walk-through of get / set /
+//! Python's `contextvars` examples, in Rust: a `user_id` walk-through of get / set /
 //! reset, two threads each with its own ticket, and a greeting run in three contexts.
 //!
 //! Run with `cargo run --example quickstart`.

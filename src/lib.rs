@@ -123,8 +123,3 @@ pub mod __private {
     pub use contextvars_core::__private::*;
     pub use contextvars_macros::{get_context_vars_in, module_vars_in, reset_module_in};
 }
-
-/// The README's examples, compiled and run as doctests.
-#[doc = include_str!("../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

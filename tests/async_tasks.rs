@@ -49,7 +49,7 @@ macro_rules! on_both_runtimes {
     };
 }
 
-/// The seed's ticket handler: set a ticket, sleep, read it back, reset, read the default.
+/// A ticket handler: set a ticket, sleep, read it back, reset, read the default.
 async fn handle_ticket(ticket: &'static str, sleep_ms: u64) -> [&'static str; 2] {
     let token = TICKET.set(ticket);
     tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
