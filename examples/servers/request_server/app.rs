@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::get;
-use contextvars::{context_var, get_context_vars};
+use contextvars::{context_var, module_vars};
 use contextvars_tower::ContextLayer;
 use contextvars_tracing::ContextFields;
 use http_body_util::{BodyExt, Empty};
@@ -51,7 +51,7 @@ const SLEEP: Duration = Duration::from_millis(1);
 /// to their defaults, then set from the headers.
 pub fn layer() -> ContextLayer {
     ContextLayer::new()
-        .reset(&get_context_vars!(request))
+        .reset(&module_vars!(request))
         .header_var(&REQUEST_ID, "x-request-id", |value| {
             header_str(value).map_or_else(generate_request_id, str::to_owned)
         })
@@ -75,7 +75,7 @@ fn generate_request_id() -> String {
 
 /// The log format: every line written while a request variable is set carries it.
 pub fn log_format() -> ContextFields {
-    ContextFields::new().vars(&get_context_vars!(request))
+    ContextFields::new().vars(&module_vars!(request))
 }
 
 /// The app, with the layer or without it (to measure what the layer costs).
