@@ -219,7 +219,7 @@ impl Harness {
 mod cases;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases::cases(2_000)))]
+    #![proptest_config(cases::config(2_000))]
 
     #[test]
     fn library_matches_the_reference_model(ops in prop::collection::vec(op(), 0..40)) {

@@ -519,7 +519,7 @@ fn run_program(ops: &[Op]) {
 mod cases;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases::cases(300)))]
+    #![proptest_config(cases::config(300))]
 
     #[test]
     fn tasks_and_threads_match_the_reference_model(ops in prop::collection::vec(op(), 0..40)) {
