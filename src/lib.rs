@@ -90,7 +90,14 @@ pub use contextvars_core::StreamExt;
 
 /// tokio's spawn functions, each task in a copy of the caller's context (feature `tokio`).
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use contextvars_core::tokio::{spawn, spawn_blocking, spawn_local};
+
+/// tokio: spawn functions, a `JoinSet`, an executor for hyper, every task of a runtime in its
+/// own context, and the check that reports writes left on a worker thread (feature `tokio`).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use contextvars_core::tokio;
 
 /// Declared variables: `#[context_var]` declares a variable with a typed default and registers
 /// it by module; `reset_module!` and `get_context_vars!` find a module's variables and reset

@@ -245,7 +245,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
 
     /// Binds `value` in the current context. The [`Token`] remembers what was there before, for
     /// [`reset`](Self::reset).
+    ///
+    /// # Panics
+    /// With feature `tokio`, under `contextvars::tokio::LeakCheck::Panic`, when called from a
+    /// tokio task that runs in its worker thread's own context.
+    #[track_caller]
     pub fn set(&self, value: T) -> Token<T> {
+        #[cfg(feature = "tokio")]
+        crate::tokio::leak::check_set(self.name);
         let key = self.key();
         let entry = Entry {
             key,
