@@ -11,7 +11,7 @@
 //! the handler returned still reads the request's variables.
 //!
 //! At the start of each request the layer can also reset declared variables to fresh defaults
-//! ([`ContextLayer::reset`], with a [`VarSet`] from `get_context_vars!`) and set variables from
+//! ([`ContextLayer::reset`], with a [`VarSet`](contextvars::VarSet) from `get_context_vars!`) and set variables from
 //! request headers ([`ContextLayer::header_var`]).
 //!
 //! ```
@@ -49,7 +49,7 @@
 //! ```
 //!
 //! With axum, add it to the router: `Router::new().route("/", get(handler)).layer(layer)`;
-//! with hyper, wrap the service given to the connection with [`Layer::layer`].
+//! with hyper, wrap the service given to the connection with [`Layer::layer`](tower_layer::Layer::layer).
 
 mod body;
 mod layer;

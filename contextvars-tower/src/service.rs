@@ -10,7 +10,7 @@ use tower_service::Service;
 use crate::body::{ContextBody, ResponseFuture};
 use crate::layer::Config;
 
-/// The service made by [`ContextLayer`]: calls the inner service and polls its future, then the
+/// The service made by [`ContextLayer`](crate::ContextLayer): calls the inner service and polls its future, then the
 /// response body, inside the request's own context.
 #[derive(Clone)]
 pub struct ContextService<S> {

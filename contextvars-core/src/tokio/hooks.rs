@@ -78,6 +78,9 @@ use crate::current::Entered;
 ///   `contextvars::spawn_blocking`), tasks of a `LocalSet` (it runs no hooks; use
 ///   `contextvars::spawn_local`), and the drop of a task's future at runtime shutdown, which
 ///   tokio runs outside any poll, so in the shutting-down thread's context.
+/// - Not sound as a memory bound: a task spawned from one thread while another thread shuts the
+///   runtime down can be terminated there before its spawn hook runs here; its context is then
+///   filed after the task is gone and kept until the process exits. No task ever sees it.
 /// - Every poll of a task costs two uncontended lock operations on the store.
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", tokio_unstable))))]
 pub fn inherit_on_spawn(builder: &mut Builder) -> &mut Builder {
@@ -124,14 +127,17 @@ pub fn on_before_task_poll(meta: &TaskMeta<'_>) {
     // `Frame::leave`, after this guard is dropped. Until then nothing else reaches it: its slot
     // in the store says `Polling`, and the frame that owns it stays on this thread.
     let entered: Entered<'static> = unsafe { (*context).enter() };
-    let pushed = FRAMES.try_with(|frames| {
-        frames.borrow_mut().push(Frame {
-            id,
-            context,
-            entered,
-        });
+    let mut frame = Some(Frame {
+        id,
+        context,
+        entered,
     });
-    debug_assert!(pushed.is_ok(), "task polled during thread teardown");
+    let _ = FRAMES.try_with(|frames| frames.borrow_mut().extend(frame.take()));
+    // A poll during the thread's teardown, when its frame stack is gone, runs in the thread's
+    // context rather than leave the task's context entered with no way out.
+    if let Some(frame) = frame {
+        frame.leave();
+    }
 }
 
 /// The after-poll hook of [`inherit_on_spawn`]: leaves the task's context and files it back.
