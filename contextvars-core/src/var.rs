@@ -324,6 +324,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// threads with its task. Dropping the guard in another context than the one it was made in
     /// (after moving it out of a [`Context::run`](crate::Context::run) closure) leaves the value
     /// where it was set, and is reported by a panic in debug builds.
+    #[track_caller]
     pub fn set_guard(&self, value: T) -> SetGuard<'_, T> {
         SetGuard {
             var: self,
