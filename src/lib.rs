@@ -46,7 +46,11 @@
 //! The last row is the one to design around: under an async runtime, spawn through
 //! `contextvars::spawn` (or wrap with `with_current_context()` before handing a future to any
 //! executor), so that every task starts from an explicit context and never from what its worker
-//! thread last held.
+//! thread last held. With feature `tokio`, `contextvars::tokio` has the rest: a `JoinSet` and
+//! `spawn_on` in the caller's context, `ContextExecutor` for the tasks hyper spawns (feature
+//! `hyper`), `inherit_on_spawn` to give every task of a runtime its spawner's context as
+//! asyncio does (with `--cfg tokio_unstable`), and a check that reports a write from a task
+//! that has no context of its own (on by default in debug builds).
 //!
 //! # Python to Rust
 //!
@@ -110,6 +114,12 @@ pub use contextvars_core::StreamExt;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use contextvars_core::tokio::{spawn, spawn_blocking, spawn_local};
+
+/// tokio: spawn functions, a `JoinSet`, an executor for hyper, every task of a runtime in its
+/// own context, and the check that reports writes left on a worker thread (feature `tokio`).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use contextvars_core::tokio;
 
 /// Declares a variable with a typed default and registers it by module, for
 /// [`reset_module!`], [`get_context_vars!`] and [`module_vars!`].

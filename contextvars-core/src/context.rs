@@ -83,6 +83,13 @@ impl Context {
         f()
     }
 
+    /// Makes this context current until the guard drops: the unscoped form of [`run`](Self::run),
+    /// for hooks that enter and leave in separate calls.
+    #[cfg(all(feature = "tokio", tokio_unstable))]
+    pub(crate) fn enter(&mut self) -> current::Entered<'_> {
+        current::Entered::new(&mut self.data)
+    }
+
     /// The value this context binds to `var` (not its default).
     #[must_use]
     pub fn get<T>(&self, var: &ContextVar<T>) -> Option<T>

@@ -153,6 +153,12 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
     })
 }
 
+/// Whether no context is entered on this thread, so that writes land in the thread's own.
+#[cfg(feature = "tokio")]
+pub(crate) fn in_thread_context() -> bool {
+    STATE.with(|state| state.entered.get().is_null())
+}
+
 /// Makes `data` the thread's current context until dropped, then restores the previous one.
 ///
 /// Entering stores a pointer, so it costs the same at any size and touches no reference count.

@@ -246,7 +246,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
 
     /// Binds `value` in the current context. The [`Token`] remembers what was there before, for
     /// [`reset`](Self::reset).
+    ///
+    /// # Panics
+    /// With feature `tokio`, under `contextvars::tokio::LeakCheck::Panic`, when called from a
+    /// tokio task that runs in its worker thread's own context.
+    #[track_caller]
     pub fn set(&self, value: T) -> Token<T> {
+        #[cfg(feature = "tokio")]
+        crate::tokio::leak::check_set(self.name);
         let key = self.key();
         let entry = Entry {
             key,
@@ -318,6 +325,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// threads with its task. Dropping the guard in another context than the one it was made in
     /// (after moving it out of a [`Context::run`](crate::Context::run) closure) leaves the value
     /// where it was set, and is reported by a panic in debug builds.
+    #[track_caller]
     pub fn set_guard(&self, value: T) -> SetGuard<'_, T> {
         SetGuard {
             var: self,

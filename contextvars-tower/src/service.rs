@@ -4,14 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{self, Poll};
 
-use contextvars::{FutureExt, WithContext};
-use http::Request;
+use http::{Request, Response};
 use tower_service::Service;
 
+use crate::body::{ContextBody, ResponseFuture};
 use crate::layer::Config;
 
-/// The service made by [`ContextLayer`](crate::ContextLayer): calls the inner service and polls its future inside
-/// the request's own context.
+/// The service made by [`ContextLayer`](crate::ContextLayer): calls the inner service and
+/// polls its future, then the response body, inside the request's own context.
 #[derive(Clone)]
 pub struct ContextService<S> {
     inner: S,
@@ -34,19 +34,19 @@ impl<S> ContextService<S> {
     }
 }
 
-impl<S, B> Service<Request<B>> for ContextService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ContextService<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Response = S::Response;
+    type Response = Response<ContextBody<ResBody>>;
     type Error = S::Error;
-    type Future = WithContext<S::Future>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut task::Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> WithContext<S::Future> {
+    fn call(&mut self, request: Request<ReqBody>) -> ResponseFuture<S::Future> {
         let mut context = self.config.request_context();
         let inner = &mut self.inner;
         let config = &self.config;
@@ -56,7 +56,7 @@ where
             config.start_request(request.headers());
             inner.call(request)
         });
-        future.with_context(context)
+        ResponseFuture::new(future, context)
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::get;
@@ -82,7 +83,8 @@ pub fn log_format() -> ContextFields {
 pub fn router(with_layer: bool) -> Router {
     let router = Router::new()
         .route("/work/{n}", get(work))
-        .route("/remember", get(remember));
+        .route("/remember", get(remember))
+        .route("/stream/{n}", get(stream));
     if with_layer {
         router.layer(layer())
     } else {
@@ -120,6 +122,25 @@ async fn level_three(n: u64) -> String {
         return format!("inconsistent: before {before:?}, subtask {in_subtask:?}, after {after:?}");
     }
     format!("request_id={} user_id={}", after.0, after.1)
+}
+
+/// Pause between two chunks of `/stream/{n}`.
+const CHUNK_PAUSE: Duration = Duration::from_millis(1);
+
+/// Answers `n` lines `request_id=<id>`, each read from the variable when its chunk is produced,
+/// after the handler has returned: the layer polls the body in the request's context.
+async fn stream(Path(n): Path<usize>) -> Body {
+    let chunks = futures::stream::unfold(0, move |sent| async move {
+        if sent == n {
+            return None;
+        }
+        if sent > 0 {
+            tokio::time::sleep(CHUNK_PAUSE).await;
+        }
+        let line = format!("request_id={}\n", REQUEST_ID.get());
+        Some((Ok::<_, std::convert::Infallible>(line), sent + 1))
+    });
+    Body::from_stream(chunks)
 }
 
 /// Answers what `LAST_SEEN` held, then sets it to this request's `x-request-id` and leaves it

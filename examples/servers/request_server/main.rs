@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run -p contextvars-examples --example request_server
 //! curl -H 'x-request-id: abc' -H 'x-user-id: dina' http://127.0.0.1:PORT/work/1
+//! curl -N -H 'x-request-id: abc' http://127.0.0.1:PORT/stream/5   # 5 lines, one per chunk
 //!
 //! # load it with N concurrent requests, check every answer, print latency and throughput
 //! cargo run --release -p contextvars-examples --example request_server -- --requests 20000

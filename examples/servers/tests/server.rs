@@ -1,6 +1,8 @@
 //! The request server example, loaded for real: 2,000 concurrent HTTP requests on a multi-thread
-//! runtime, each answered and logged with exactly its own values; and no value left behind by
-//! one request is ever seen by the next one on the same worker thread.
+//! runtime, each answered and logged with exactly its own values; 200 concurrent streaming
+//! responses whose every chunk, produced after the handler returned, carries its own request's
+//! id; and no value left behind by one request is ever seen by the next one on the same worker
+//! thread.
 
 #[path = "../request_server/app.rs"]
 mod app;
@@ -194,4 +196,62 @@ fn without_the_layer_the_next_request_sees_the_leftover_value() {
         seen
     });
     assert_eq!(seen, ["nobody", "r-1", "r-2"]);
+}
+
+/// `GET /stream/{lines}` with `x-request-id: {id}`: the body's frames as they arrived.
+async fn stream_frames(addr: SocketAddr, id: String, lines: usize) -> Vec<String> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(format!("/stream/{lines}"))
+        .header("host", addr.to_string())
+        .header("x-request-id", id)
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    let mut body = sender.send_request(request).await.unwrap().into_body();
+    let mut frames = Vec::new();
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            frames.push(String::from_utf8(data.to_vec()).unwrap());
+        }
+    }
+    drop(sender);
+    connection.await.unwrap().unwrap();
+    frames
+}
+
+#[test]
+fn two_hundred_concurrent_streams_carry_their_own_request_id_in_every_chunk() {
+    const STREAMS: usize = 200;
+    const LINES: usize = 5;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (addr, stop, server) = start(true);
+        let clients: Vec<_> = (0..STREAMS)
+            .map(|n| tokio::spawn(stream_frames(addr, format!("req-{n}"), LINES)))
+            .collect();
+        for (n, client) in clients.into_iter().enumerate() {
+            let frames = client.await.unwrap();
+            let own = format!("request_id=req-{n}");
+            let lines: Vec<&str> = frames.iter().flat_map(|frame| frame.lines()).collect();
+            assert_eq!(lines.len(), LINES, "request {n}: {frames:?}");
+            assert!(
+                lines.iter().all(|line| *line == own),
+                "request {n}: {frames:?}"
+            );
+            assert!(
+                frames.iter().all(|frame| frame.ends_with('\n')),
+                "{frames:?}"
+            );
+        }
+        stop.send(()).unwrap();
+        server.await.unwrap();
+    });
 }

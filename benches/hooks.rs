@@ -1,0 +1,139 @@
+//! What `contextvars::tokio::inherit_on_spawn` costs per spawn and per poll, next to a plain
+//! tokio task and to `contextvars::spawn`, and what the leak check adds to a `set`.
+//!
+//! Build with `RUSTFLAGS="--cfg tokio_unstable"` (tokio's task hooks need it); without it only
+//! the `set` group runs. Every contender runs on a current-thread runtime, in one run:
+//!
+//! - `spawn10k/<contender>`: spawn 10,000 tasks that each read one variable, then join them;
+//! - `poll10k/<contender>`: one task that yields 10,000 times, reading one variable per poll;
+//!
+//! where `plain` is `tokio::spawn` on a runtime without hooks (the task reads the worker's own
+//! context), `helper` is `contextvars::spawn` on the same runtime, and `hooked` is a plain
+//! `tokio::spawn` on a runtime built with `inherit_on_spawn`. Criterion reports elements per
+//! second; divide the time by 10,000 for one spawn or one poll.
+//!
+//! `set/leak_check_off` and `set/leak_check_report` set a variable outside any task with the
+//! check off (the release default) and on (the debug default).
+
+use std::hint::black_box;
+#[cfg(tokio_unstable)]
+use std::time::Duration;
+
+use contextvars::ContextVar;
+use contextvars::tokio::{LeakCheck, set_leak_check};
+#[cfg(tokio_unstable)]
+use criterion::Throughput;
+use criterion::{Criterion, criterion_group, criterion_main};
+#[cfg(tokio_unstable)]
+use tokio::runtime::Runtime;
+
+static VALUE: ContextVar<u64> = ContextVar::with_default("value", || 7);
+
+#[cfg(tokio_unstable)]
+const N: u32 = 10_000;
+
+#[cfg(tokio_unstable)]
+fn runtimes() -> (Runtime, Runtime) {
+    let plain = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    let hooked = contextvars::tokio::inherit_on_spawn(&mut builder)
+        .build()
+        .expect("a hooked runtime");
+    (plain, hooked)
+}
+
+#[cfg(tokio_unstable)]
+async fn yield_and_read() -> u64 {
+    let mut sum = 0;
+    for _ in 0..N {
+        tokio::task::yield_now().await;
+        sum += VALUE.get();
+    }
+    sum
+}
+
+#[cfg(tokio_unstable)]
+fn hooks(c: &mut Criterion) {
+    let (plain, hooked) = runtimes();
+    let cases: [(&str, &Runtime, bool); 3] = [
+        ("plain", &plain, false),
+        ("helper", &plain, true),
+        ("hooked", &hooked, false),
+    ];
+
+    let mut g = c.benchmark_group("spawn10k");
+    g.throughput(Throughput::Elements(u64::from(N)))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1));
+    for (name, runtime, helper) in cases {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let handles: Vec<_> = (0..N)
+                        .map(|_| {
+                            let task = async { VALUE.get() };
+                            if helper {
+                                contextvars::spawn(task)
+                            } else {
+                                tokio::spawn(task)
+                            }
+                        })
+                        .collect();
+                    for handle in handles {
+                        black_box(handle.await.expect("no panic"));
+                    }
+                });
+            });
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("poll10k");
+    g.throughput(Throughput::Elements(u64::from(N)))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1));
+    for (name, runtime, helper) in cases {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let task = if helper {
+                        contextvars::spawn(yield_and_read())
+                    } else {
+                        tokio::spawn(yield_and_read())
+                    };
+                    black_box(task.await.expect("no panic"));
+                });
+            });
+        });
+    }
+    g.finish();
+}
+
+#[cfg(not(tokio_unstable))]
+fn hooks(_: &mut Criterion) {
+    eprintln!("spawn10k and poll10k need RUSTFLAGS=\"--cfg tokio_unstable\"; skipped");
+}
+
+fn set(c: &mut Criterion) {
+    let mut g = c.benchmark_group("set");
+    for (name, check) in [
+        ("leak_check_off", LeakCheck::Off),
+        ("leak_check_report", LeakCheck::Report),
+    ] {
+        set_leak_check(check);
+        g.bench_function(name, |b| {
+            let mut i = 0_u64;
+            b.iter(|| {
+                i += 1;
+                drop(VALUE.set(black_box(i)));
+            });
+        });
+    }
+    set_leak_check(LeakCheck::Off);
+    g.finish();
+}
+
+criterion_group!(benches, hooks, set);
+criterion_main!(benches);
