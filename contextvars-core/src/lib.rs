@@ -9,6 +9,8 @@
 //! - [`Context`]: an O(1) snapshot ([`copy_context`], `clone`) that code runs in
 //!   ([`Context::run`]), readable as a mapping.
 //! - [`thread::spawn`]: a thread that starts in a copy of the caller's context.
+//! - [`bind`], [`bind_each`], [`ContextTemplate`]: closures that run later, on any thread or
+//!   pool, in the context they were made in.
 //! - [`FutureExt`] (`with_context`, `with_current_context`), [`Context::run_future`] and
 //!   [`join_all`]: futures that run every poll in their own context; `StreamExt` (feature
 //!   `futures`) for streams; `tokio::{spawn, spawn_blocking, spawn_local}` (feature `tokio`).
@@ -30,6 +32,7 @@
 //! | a closure started by `tokio::spawn_blocking` of this crate | a copy taken at the call | no |
 //! | a thread started by [`thread::spawn`] | a copy taken at the call | no |
 //! | a thread started by [`std::thread::spawn`] | an empty context | no |
+//! | a closure made by [`bind`] (or a call of one made by [`bind_each`]), wherever it runs | a copy taken when it was made | no |
 //! | [`Context::run`], [`Context::run_future`], [`FutureExt::with_context`] | exactly that context, `inherit(false)` variables included | yes, into that context only |
 //! | a future that is **not** wrapped | the context of whatever thread polls it | yes, into that thread's context |
 //!
@@ -58,6 +61,7 @@
 //! V.reset(token).unwrap(); // error[E0382]: use of moved value: `token`
 //! ```
 
+mod bind;
 mod context;
 mod current;
 mod error;
@@ -73,6 +77,7 @@ mod var;
 #[cfg(test)]
 mod soundness_tests;
 
+pub use bind::{ContextTemplate, bind, bind_each};
 pub use context::{Context, Iter, VarInfo, copy_context};
 pub use error::{LookupError, ResetError, ResetErrorKind};
 #[cfg(feature = "futures")]
