@@ -79,7 +79,8 @@
 
 pub use contextvars_core::{
     Context, ContextTemplate, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard,
-    Token, VarInfo, VarSet, bind, bind_each, copy_context, registry, reset_all, thread,
+    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, copy_context, registry, reset_all,
+    thread,
 };
 
 /// Futures and streams in their own context, and sibling futures each in a copy of the

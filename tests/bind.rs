@@ -187,3 +187,48 @@ fn panic_in_a_bound_closure_leaves_every_context_as_it_was() {
     assert!(copy_context().same_bindings(&before));
     assert_eq!(REQUEST.get(), 1);
 }
+
+#[test]
+fn template_items_each_start_fresh_and_leave_other_contexts_alone() {
+    REQUEST.set(2);
+    let mut template = ContextTemplate::new(Context::inherited());
+    let seen: Vec<u32> = template.run_items(0..100, |items| {
+        items
+            .map(|i| {
+                let seen = REQUEST.get();
+                REQUEST.set(i);
+                seen
+            })
+            .collect()
+    });
+    assert_eq!(seen, [2; 100]);
+
+    // Taking an item inside another context leaves that context as it was.
+    let mut other = Context::new();
+    let kept = template.run_items(0..2, |mut items| {
+        other.run(|| {
+            REQUEST.set(50);
+            items.next();
+            REQUEST.get()
+        })
+    });
+    assert_eq!(kept, 50);
+    assert_eq!(other.get(&REQUEST), Some(50));
+
+    must_panic(|| {
+        template.run_items(0..10, |items| {
+            for i in items {
+                REQUEST.set(100 + i);
+                assert_ne!(i, 5, "boom in item {i}");
+            }
+        });
+    });
+    assert_eq!(
+        template.run_items(0..1, |mut items| {
+            items.next();
+            REQUEST.get()
+        }),
+        2
+    );
+    assert_eq!(REQUEST.get(), 2);
+}

@@ -77,7 +77,7 @@ mod var;
 #[cfg(test)]
 mod soundness_tests;
 
-pub use bind::{ContextTemplate, bind, bind_each};
+pub use bind::{ContextTemplate, TemplateItems, bind, bind_each};
 pub use context::{Context, Iter, VarInfo, copy_context};
 pub use error::{LookupError, ResetError, ResetErrorKind};
 #[cfg(feature = "futures")]

@@ -155,6 +155,15 @@ impl<T, F: Folder<T>> Folder<T> for ContextFolder<F> {
         ContextFolder { base, template }
     }
 
+    fn consume_iter<It>(self, items: It) -> Self
+    where
+        It: IntoIterator<Item = T>,
+    {
+        let ContextFolder { base, mut template } = self;
+        let base = template.run_items(items, |items| base.consume_iter(items));
+        ContextFolder { base, template }
+    }
+
     fn complete(self) -> F::Result {
         let ContextFolder { base, mut template } = self;
         template.run(|| base.complete())
