@@ -99,6 +99,10 @@ pub use contextvars_core::tokio::{spawn, spawn_blocking, spawn_local};
 /// them.
 pub use contextvars_macros::{context_var, get_context_vars, reset_module};
 
+/// `#[contextvars::test]`: a test that runs in a fresh, empty context of its own, sync or
+/// async (above `#[tokio::test]`).
+pub use contextvars_macros::test;
+
 #[doc(hidden)]
 pub use contextvars_core::__private;
 

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 pub use crate::registry::VarSet;
 pub use crate::registry::{ErasedVar, PathStart, Registration, module_vars};
 pub use crate::var::ContextVar;
+pub use crate::{Context, FutureExt};
 pub use inventory;
 
 /// Not public API, used by generated code: the variables of the module named at one
