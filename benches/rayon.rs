@@ -1,16 +1,18 @@
 //! A rayon `par_iter` of 10,000 cheap items, plain and with `with_current_context()`.
 //!
 //! Each iteration maps every item of a `Vec<u64>` through a multiply and a shift and sums the
-//! results on a two-thread pool, from a thread that has a variable set (so the captured context
-//! is not empty and every copy shares real bindings):
+//! results on a rayon pool, from a thread that has a variable set (so the captured context is
+//! not empty and every copy shares real bindings). The pool has two threads (`rayon10k`), and
+//! one (`rayon10k_1t`), where no thread waits for another and the per-item cost stands out
+//! from scheduling noise:
 //!
 //! - `plain`: `items.par_iter().map(..).sum()`;
 //! - `ours`: `items.par_iter().with_current_context().map(..).sum()`: every item in a copy of
 //!   the caller's context;
 //! - `ours_get`: the same, each item also reading the variable (what the adapter is for).
 //!
-//! Ids are `rayon10k/<contender>`; the contenders run side by side in one run, compare their
-//! ratio.
+//! Ids are `rayon10k/<contender>` and `rayon10k_1t/<contender>`; the contenders run side by
+//! side in one run, compare their ratio.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -29,14 +31,19 @@ fn cheap(x: u64) -> u64 {
 }
 
 fn rayon10k(c: &mut Criterion) {
+    bench_pool(c, "rayon10k", 2);
+    bench_pool(c, "rayon10k_1t", 1);
+}
+
+fn bench_pool(c: &mut Criterion, group: &str, threads: usize) {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
+        .num_threads(threads)
         .build()
         .expect("a rayon pool");
     let items: Vec<u64> = (0..ITEMS).collect();
-    let _token = REQUEST.set(7);
+    let _guard = REQUEST.set_guard(7);
 
-    let mut g = c.benchmark_group("rayon10k");
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(ITEMS))
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
