@@ -289,3 +289,46 @@ fn refresh_current(template: &ContextData) {
     // Dropped with no reference into the thread's state live: may run user code.
     drop(changed);
 }
+
+#[cfg(test)]
+mod tests {
+    //! The raw-pointer comparison and the in-place refresh of `run_items`, for Miri.
+
+    use super::*;
+    use crate::{ContextVar, copy_context};
+
+    static V: ContextVar<String> = ContextVar::new("v");
+
+    #[test]
+    fn run_items_refreshes_only_the_context_it_entered() {
+        V.set("caller".to_owned());
+        let mut template = ContextTemplate::new(copy_context());
+        let mut other = Context::new();
+        let seen = template.run_items(0..4, |items| {
+            items
+                .map(|i| {
+                    let seen = V.get();
+                    V.set(format!("item {i}"));
+                    other.run(|| V.set(format!("other {i}")));
+                    let _token = V.set(format!("token {i}"));
+                    seen
+                })
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(seen, ["caller"; 4]);
+        assert_eq!(other.get(&V).as_deref(), Some("other 3"));
+        assert_eq!(template.run(|| V.get()), "caller");
+        assert_eq!(V.get(), "caller");
+    }
+
+    #[test]
+    fn bound_closure_moves_its_context_to_another_thread() {
+        V.set("here".to_owned());
+        let job = bind(|| {
+            V.set("there".to_owned());
+            V.get()
+        });
+        assert_eq!(std::thread::spawn(job).join().unwrap(), "there");
+        assert_eq!(V.get(), "here");
+    }
+}
