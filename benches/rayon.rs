@@ -11,6 +11,10 @@
 //!   the caller's context;
 //! - `ours_get`: the same, each item also reading the variable (what the adapter is for).
 //!
+//! `rayon10k_work` runs `plain` and `ours` again on two threads with items of some weight (64
+//! rounds of the multiply and shift, tens of nanoseconds), to show what the fixed per-item cost
+//! is next to real work.
+//!
 //! Ids are `rayon10k/<contender>` and `rayon10k_1t/<contender>`; the contenders run side by
 //! side in one run, compare their ratio.
 
@@ -30,9 +34,41 @@ fn cheap(x: u64) -> u64 {
     x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7
 }
 
+fn heavier(x: u64) -> u64 {
+    (0..64).fold(x, |acc, _| cheap(black_box(acc)) ^ x)
+}
+
 fn rayon10k(c: &mut Criterion) {
     bench_pool(c, "rayon10k", 2);
     bench_pool(c, "rayon10k_1t", 1);
+    bench_work(c);
+}
+
+fn bench_work(c: &mut Criterion) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("a rayon pool");
+    let items: Vec<u64> = (0..ITEMS).collect();
+    let _guard = REQUEST.set_guard(7);
+
+    let mut g = c.benchmark_group("rayon10k_work");
+    g.throughput(Throughput::Elements(ITEMS))
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("plain", |b| {
+        b.iter(|| {
+            let iter = black_box(&items).par_iter();
+            pool.install(|| iter.map(|&x| heavier(x)).sum::<u64>())
+        });
+    });
+    g.bench_function("ours", |b| {
+        b.iter(|| {
+            let iter = black_box(&items).par_iter().with_current_context();
+            pool.install(|| iter.map(|&x| heavier(x)).sum::<u64>())
+        });
+    });
+    g.finish();
 }
 
 fn bench_pool(c: &mut Criterion, group: &str, threads: usize) {
