@@ -35,6 +35,7 @@
 //! | a task from `contextvars::spawn`, a closure from `spawn_blocking` (feature `tokio`) | a snapshot taken at the call | never flow back to the spawner |
 //! | a thread from [`thread::spawn`] | a snapshot taken at the call | never flow back |
 //! | a thread from [`std::thread::spawn`] | an empty context | never flow back |
+//! | a closure from [`bind`] (each call of one from [`bind_each`]), on any thread or pool | a snapshot taken when it was made | never flow back |
 //! | a snapshot ([`copy_context`], [`Context::clone`]) | the bindings at the moment it was taken | changes on either side are invisible to the other |
 //! | a future that is **not** wrapped | whatever context the worker thread polling it has, shared with every other unwrapped future polled there | land in that thread's context, where the next unwrapped task sees them |
 //!
@@ -98,8 +99,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use contextvars_core::{
-    Context, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard, Token, VarInfo,
-    VarSet, copy_context, registry, reset_all, thread,
+    Context, ContextTemplate, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard,
+    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, copy_context, registry, reset_all,
+    thread,
 };
 
 /// Futures and streams in their own context, and sibling futures each in a copy of the
@@ -124,6 +126,10 @@ pub use contextvars_core::tokio;
 /// Declares a variable with a typed default and registers it by module, for
 /// [`reset_module!`], [`get_context_vars!`] and [`module_vars!`].
 pub use contextvars_macros::context_var;
+
+/// `#[contextvars::test]`: a test that runs in a fresh, empty context of its own, sync or
+/// async (above `#[tokio::test]`).
+pub use contextvars_macros::test;
 
 mod macros;
 

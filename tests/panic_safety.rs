@@ -18,37 +18,10 @@ use contextvars::{Context, ContextVar, FutureExt, context_var, copy_context, res
 static A: ContextVar<u32> = ContextVar::with_default("a", || 0);
 static B: ContextVar<String> = ContextVar::new("b");
 
-/// Panics in these tests say "boom"; keep them out of the test output.
-fn quiet() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
-            if !message.is_some_and(|m| m.starts_with("boom")) {
-                default(info);
-            }
-        }));
-    });
-}
+#[path = "support/quiet_panics.rs"]
+mod quiet_panics;
 
-/// Runs `f`, which must panic with a "boom" message.
-fn must_panic<R>(f: impl FnOnce() -> R) {
-    quiet();
-    let Err(payload) = catch_unwind(AssertUnwindSafe(f)) else {
-        panic!("expected a panic");
-    };
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(ToString::to_string)
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
-    assert!(message.starts_with("boom"), "unexpected panic: {message}");
-}
+use quiet_panics::{must_panic, quiet};
 
 /// Binds `A` and `B` in the current context and returns a snapshot of it.
 fn populate() -> Context {

@@ -7,6 +7,7 @@ pub use crate::module_path::{PathStart, module_vars};
 pub use crate::registry::Registration;
 pub use crate::registry::VarSet;
 pub use crate::var::ContextVar;
+pub use crate::{Context, FutureExt};
 pub use inventory;
 
 /// Not public API, used by generated code: the registration of a declared variable.

@@ -34,7 +34,7 @@ use crate::var::ContextVar;
 /// bindings and never appear in it.
 #[derive(Default)]
 pub struct Context {
-    data: ContextData,
+    pub(crate) data: ContextData,
 }
 
 /// An O(1) snapshot of the current context: Python's `contextvars.copy_context()`.

@@ -9,6 +9,8 @@
 //! - [`Context`]: an O(1) snapshot ([`copy_context`], `clone`) that code runs in
 //!   ([`Context::run`]), readable as a mapping.
 //! - [`thread::spawn`]: a thread that starts in a copy of the caller's context.
+//! - [`bind`], [`bind_each`], [`ContextTemplate`]: closures that run later, on any thread or
+//!   pool, in the context they were made in.
 //! - [`FutureExt`] (`with_context`, `with_current_context`), [`Context::run_future`] and
 //!   [`join_all`]: futures that run every poll in their own context; `StreamExt` (feature
 //!   `futures`) for streams; `tokio::{spawn, spawn_blocking, spawn_local}` (feature `tokio`).
@@ -31,6 +33,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bind;
 mod context;
 mod current;
 mod erased;
@@ -49,6 +52,7 @@ mod var;
 #[cfg(test)]
 mod soundness_tests;
 
+pub use bind::{ContextTemplate, TemplateItems, bind, bind_each};
 pub use context::{Context, Iter, VarInfo, copy_context};
 pub use error::{LookupError, ResetError, ResetErrorKind};
 #[cfg(feature = "futures")]

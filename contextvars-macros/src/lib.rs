@@ -1,5 +1,5 @@
 //! Procedural macros of the [`contextvars`](https://docs.rs/contextvars) crate:
-//! `#[context_var]`, `reset_module!` and `get_context_vars!`.
+//! `#[context_var]`, `reset_module!`, `get_context_vars!` and `#[contextvars::test]`.
 //!
 //! Depend on `contextvars`, which re-exports them: `#[context_var]` directly, the module macros
 //! through `macro_rules!` wrappers that pass their `$crate` on, so a renamed dependency resolves.
@@ -8,6 +8,7 @@ mod args;
 mod declaration;
 mod expand;
 mod module_path;
+mod test_attr;
 mod ty;
 
 use proc_macro::TokenStream;
@@ -89,4 +90,53 @@ pub fn get_context_vars_in(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn module_vars_in(input: TokenStream) -> TokenStream {
     module_path::module_set(input.into(), false).into()
+}
+
+/// Runs a test in a fresh, empty context of its own: every variable reads its default when the
+/// test starts, and nothing the test sets outlives it, whichever thread the test harness runs
+/// it on and whatever ran there before.
+///
+/// On a plain function it stands for `#[test]`. On an `async fn`, put it above the runtime's
+/// own test attribute, which it composes with: the whole test future runs in the fresh
+/// context, so it is there after every `.await`.
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
+///
+/// #[contextvars::test]
+/// fn starts_from_the_defaults() {
+///     assert_eq!(USER.get(), "nobody");
+///     USER.set("Dina"); // gone when the test ends
+/// }
+///
+/// #[contextvars::test]
+/// #[tokio::test]
+/// async fn async_tests_too() {
+///     USER.set("Dina");
+///     tokio::task::yield_now().await;
+///     assert_eq!(USER.get(), "Dina");
+/// }
+///
+/// #[contextvars::test]
+/// fn results_and_question_marks_work() -> Result<(), std::num::ParseIntError> {
+///     let n: u32 = "7".parse()?;
+///     assert_eq!(n, 7);
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// Another attribute whose name ends in `test` (`#[test]`, `#[tokio::test]`) means the
+/// function is already a test, and no `#[test]` is added. `#[should_panic]`, `#[ignore]` and
+/// other attributes are kept.
+///
+/// # Arguments
+///
+/// - `crate = path`: where the `contextvars` crate is, for crates that re-export it. Default
+///   `::contextvars`.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::test(args.into(), item.into()).into()
 }

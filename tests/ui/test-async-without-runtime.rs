@@ -1,0 +1,4 @@
+#[contextvars::test]
+async fn needs_a_runtime() {}
+
+fn main() {}
