@@ -76,10 +76,17 @@
 //! threads with its task. Values are shared between the contexts that hold them, never cloned
 //! by the library, and dropped with the last context holding them.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub use contextvars_core::{
     Context, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard, Token, VarInfo,
-    VarSet, copy_context, registry, reset_all, thread,
+    VarSet, copy_context, propagate, registry, reset_all, thread,
 };
+
+/// Propagated variables as a W3C baggage header and in job metadata (feature `baggage`).
+#[cfg(feature = "baggage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "baggage")))]
+pub use contextvars_core::baggage;
 
 /// Futures and streams in their own context, and sibling futures each in a copy of the
 /// caller's.

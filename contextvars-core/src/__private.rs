@@ -2,6 +2,7 @@
 
 use std::sync::OnceLock;
 
+pub use crate::propagate::{Declared as DeclaredPropagated, Propagated};
 pub use crate::registry::VarSet;
 pub use crate::registry::{ErasedVar, PathStart, Registration, module_vars};
 pub use crate::var::ContextVar;

@@ -58,12 +58,18 @@
 //! V.reset(token).unwrap(); // error[E0382]: use of moved value: `token`
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "baggage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "baggage")))]
+pub mod baggage;
 mod context;
 mod current;
 mod error;
 mod future;
 mod join;
 mod map;
+pub mod propagate;
 pub mod registry;
 pub mod thread;
 #[cfg(feature = "tokio")]
