@@ -4,12 +4,12 @@
 //! that sets a variable writes into its worker thread's context, where the next request polled
 //! on that thread finds it: the leak uvicorn fixed with `--reset-contextvars`. [`ContextLayer`]
 //! gives every request a fresh copy of the server's base context, made when the request
-//! arrives, and runs the whole request future in it ([`WithContext`]): whatever a request sets
+//! arrives, and runs the whole request future in it ([`WithContext`](contextvars::WithContext)): whatever a request sets
 //! stays in that request, across every `.await`, on whichever thread it resumes, and
 //! tasks it starts through `contextvars::spawn` inherit it.
 //!
 //! At the start of each request the layer can also reset declared variables to fresh defaults
-//! ([`ContextLayer::reset`], with a [`VarSet`] from `get_context_vars!`) and set variables from
+//! ([`ContextLayer::reset`], with a [`VarSet`](contextvars::VarSet) from `get_context_vars!`) and set variables from
 //! request headers ([`ContextLayer::header_var`]).
 //!
 //! ```
@@ -46,12 +46,23 @@
 //! assert!(!REQUEST_ID.is_set()); // nothing flowed back to the caller
 //! ```
 //!
+//! # Across services
+//!
+//! Variables declared `#[context_var(default = ..., propagate)]` travel to the services a
+//! request calls as W3C baggage: [`PropagateLayer`] on the HTTP (or gRPC) client writes them
+//! into every outgoing request, and [`ContextLayer::accept_baggage`] on the called service
+//! reads the keys it trusts. By default a `ContextLayer` reads none: baggage from the public
+//! internet is written by the client.
+//!
 //! With axum, add it to the router: `Router::new().route("/", get(handler)).layer(layer)`;
-//! with hyper, wrap the service given to the connection with [`Layer::layer`].
+//! with hyper, wrap the service given to the connection with [`Layer::layer`](tower_layer::Layer::layer).
 
+mod baggage;
+mod client;
 mod layer;
 mod service;
 
+pub use client::{PropagateLayer, PropagateService};
 pub use layer::ContextLayer;
 pub use service::ContextService;
 
