@@ -256,3 +256,24 @@ fn runtime_variables_are_registered_through_the_builder() {
     });
     assert!(header.split(',').any(|m| m == "prio=3"), "{header}");
 }
+
+#[test]
+fn a_second_member_never_replaces_a_first_unusable_one() {
+    let (baggage, skipped) = decode("tenant=%FF,tenant=acme");
+    assert_eq!(baggage.get("tenant"), None);
+    assert_eq!(skipped.len(), 2);
+    assert_eq!(skipped[1].reason, SkipReason::Duplicate);
+}
+
+#[test]
+fn the_one_pass_header_is_the_captured_baggage_merged() {
+    in_fresh_context(|| {
+        let _tenant = TENANT.set("a b".to_owned());
+        let _n = REQUEST_NUMBER.set(3);
+        let existing = b"x=1, tenant=old,y=2;p";
+        assert_eq!(
+            baggage::current_header(Some(existing)),
+            Baggage::current().merge_into(Some(existing))
+        );
+    });
+}

@@ -217,16 +217,10 @@ impl Baggage {
     #[must_use]
     pub fn current() -> Baggage {
         let mut members = Vec::new();
-        let mut text = String::new();
         for var in propagate::all() {
+            let mut text = String::new();
             if var.write_bound(&mut text) {
-                if !members
-                    .iter()
-                    .any(|(v, _): &(&dyn PropagatedVar, _)| v.key() == var.key())
-                {
-                    members.push((var, std::mem::take(&mut text)));
-                }
-                text.clear();
+                members.push((var, text));
             }
         }
         Baggage { members }
@@ -237,6 +231,7 @@ impl Baggage {
     pub fn from_header(header: &[u8], mut on_skip: impl FnMut(&Skipped)) -> Baggage {
         let table = propagate::table();
         let mut members: Vec<(&'static dyn PropagatedVar, String)> = Vec::new();
+        let mut unusable: Vec<&'static str> = Vec::new();
         for_each_member(header, &mut on_skip, |key, value, on_skip| {
             let Some(var) = table
                 .iter()
@@ -245,13 +240,20 @@ impl Baggage {
             else {
                 return;
             };
-            if members.iter().any(|(have, _)| have.key() == var.key()) {
+            // A key seen before, even with a value that was not usable, is a duplicate: a
+            // second member never replaces a first one.
+            if members.iter().any(|(have, _)| have.key() == var.key())
+                || unusable.contains(&var.key())
+            {
                 on_skip(&skipped(key, SkipReason::Duplicate));
                 return;
             }
             match percent_decode(value).decode_utf8() {
                 Ok(text) => members.push((var, text.into_owned())),
-                Err(_) => on_skip(&skipped(key, SkipReason::InvalidEncoding)),
+                Err(_) => {
+                    unusable.push(var.key());
+                    on_skip(&skipped(key, SkipReason::InvalidEncoding));
+                }
             }
         });
         Baggage { members }
@@ -299,49 +301,12 @@ impl Baggage {
         let mut out = String::new();
         let mut count = 0;
         for (var, text) in &self.members {
-            let start = out.len();
-            if count > 0 {
-                out.push(',');
-            }
-            out.push_str(var.key());
-            out.push('=');
-            out.extend(utf8_percent_encode(text, VALUE));
-            if out.len() > MAX_BYTES || count == MAX_MEMBERS {
-                out.truncate(start);
-            } else {
-                count += 1;
-            }
+            push_ours(&mut out, &mut count, var.key(), |out| {
+                out.extend(utf8_percent_encode(text, VALUE));
+                true
+            });
         }
-        let Some(existing) = existing else {
-            return out;
-        };
-        for member in existing.split(|&b| b == b',') {
-            let member = trim(member);
-            let key = trim(member.split(|&b| b == b'=').next().unwrap_or_default());
-            if member.is_empty()
-                || !member
-                    .iter()
-                    .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
-                || self
-                    .members
-                    .iter()
-                    .any(|(var, _)| var.key().as_bytes() == key)
-            {
-                continue;
-            }
-            let Ok(member) = std::str::from_utf8(member) else {
-                continue;
-            };
-            let extra = member.len() + usize::from(count > 0);
-            if count == MAX_MEMBERS || out.len() + extra > MAX_BYTES {
-                break;
-            }
-            if count > 0 {
-                out.push(',');
-            }
-            out.push_str(member);
-            count += 1;
-        }
+        append_foreign(&mut out, count, existing);
         out
     }
 
@@ -355,11 +320,8 @@ impl Baggage {
                 on_skip(&skipped(var.key().as_bytes(), SkipReason::NotAccepted));
                 continue;
             }
-            match var.parse(text) {
-                Ok(parsed) => {
-                    parsed.set();
-                    count += 1;
-                }
+            match var.set_from_text(text) {
+                Ok(()) => count += 1,
                 Err(_) => on_skip(&skipped(var.key().as_bytes(), SkipReason::InvalidValue)),
             }
         }
@@ -394,6 +356,91 @@ impl From<Baggage> for BTreeMap<String, String> {
             .into_iter()
             .map(|(var, text)| (var.key().to_owned(), text))
             .collect()
+    }
+}
+
+/// The header value for the propagated variables the current context binds, followed by the
+/// members of `existing` (another library's baggage) whose keys are not among them, within the
+/// limits: what [`Baggage::current`] then [`Baggage::merge_into`] give, written in one pass.
+#[must_use]
+pub fn current_header(existing: Option<&[u8]>) -> String {
+    let mut out = String::new();
+    let mut count = 0;
+    for var in propagate::all() {
+        push_ours(&mut out, &mut count, var.key(), |out| {
+            var.write_bound(&mut Encoder(out))
+        });
+    }
+    append_foreign(&mut out, count, existing);
+    out
+}
+
+/// Percent-encodes what is written through it as a baggage value.
+struct Encoder<'a>(&'a mut String);
+
+impl fmt::Write for Encoder<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.extend(utf8_percent_encode(text, VALUE));
+        Ok(())
+    }
+}
+
+/// Appends `key=` and the value `write` writes (already encoded), unless `write` writes none
+/// or the member would break a limit: then `out` is left as it was.
+fn push_ours(
+    out: &mut String,
+    count: &mut usize,
+    key: &str,
+    write: impl FnOnce(&mut String) -> bool,
+) {
+    let start = out.len();
+    if *count > 0 {
+        out.push(',');
+    }
+    out.push_str(key);
+    out.push('=');
+    if write(out) && out.len() <= MAX_BYTES && *count < MAX_MEMBERS {
+        *count += 1;
+    } else {
+        out.truncate(start);
+    }
+}
+
+/// Appends the members of `existing` whose keys are not among the `count` members of `out`,
+/// as they are, while the limits allow.
+fn append_foreign(out: &mut String, mut count: usize, existing: Option<&[u8]>) {
+    let Some(existing) = existing else {
+        return;
+    };
+    let ours_end = out.len();
+    for member in existing.split(|&b| b == b',') {
+        let member = trim(member);
+        let key = trim(member.split(|&b| b == b'=').next().unwrap_or_default());
+        let written = || {
+            out[..ours_end]
+                .split(',')
+                .any(|ours| ours.split('=').next().map(str::as_bytes) == Some(key))
+        };
+        if member.is_empty()
+            || !member
+                .iter()
+                .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+            || written()
+        {
+            continue;
+        }
+        let Ok(member) = std::str::from_utf8(member) else {
+            continue;
+        };
+        let extra = member.len() + usize::from(count > 0);
+        if count == MAX_MEMBERS || out.len() + extra > MAX_BYTES {
+            break;
+        }
+        if count > 0 {
+            out.push(',');
+        }
+        out.push_str(member);
+        count += 1;
     }
 }
 
@@ -496,13 +543,11 @@ impl Carrier for BTreeMap<String, String> {
 /// the members another library already wrote there. Writes nothing when no propagated variable
 /// is bound and the carrier has no baggage.
 pub fn inject(carrier: &mut impl Carrier) {
-    let baggage = Baggage::current();
     let existing = carrier.get(HEADER).map(str::as_bytes);
-    if baggage.is_empty() && existing.is_none() {
-        return;
+    let header = current_header(existing);
+    if !header.is_empty() || existing.is_some() {
+        carrier.set(HEADER, header);
     }
-    let header = baggage.merge_into(existing);
-    carrier.set(HEADER, header);
 }
 
 /// A new, empty context with the propagated variables that `carrier`'s baggage carries and

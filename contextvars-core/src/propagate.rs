@@ -7,8 +7,7 @@
 //! A propagated value is sent to every service downstream, which may log it: never propagate
 //! a secret.
 
-use std::any::Any;
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
@@ -41,7 +40,7 @@ pub struct Propagated<T: 'static> {
 }
 
 enum ToText<T> {
-    Display(fn(&T, &mut String)),
+    Display(fn(&T, &mut dyn fmt::Write)),
     Function(fn(&T) -> String),
 }
 
@@ -64,8 +63,8 @@ pub trait Text: Display + FromStr {}
 
 impl<T: Display + FromStr> Text for T {}
 
-fn write_display<T: Display>(value: &T, out: &mut String) {
-    // Writing into a String cannot fail.
+fn write_display<T: Display>(value: &T, out: &mut dyn fmt::Write) {
+    // The writers given here (percent-encoders into a String) never fail.
     let _ = write!(out, "{value}");
 }
 
@@ -169,19 +168,15 @@ pub trait PropagatedVar: Send + Sync {
     /// The variable's name.
     fn var_name(&self) -> &'static str;
 
-    /// Appends the text form of the value bound in the current context (not the default) to
+    /// Writes the text form of the value bound in the current context (not the default) to
     /// `out`; returns whether there was one.
-    fn write_bound(&self, out: &mut String) -> bool;
+    fn write_bound(&self, out: &mut dyn fmt::Write) -> bool;
 
-    /// Reads `text` as a value of the variable, to bind later with [`Parsed::set`].
+    /// Reads `text` as a value of the variable and binds it in the current context.
     ///
     /// # Errors
-    /// [`InvalidValue`] when `text` is not a valid value.
-    fn parse(&'static self, text: &str) -> Result<Parsed, InvalidValue>;
-
-    /// Binds `value`, made by [`parse`](Self::parse), in the current context.
-    #[doc(hidden)]
-    fn set_parsed(&self, value: &(dyn Any + Send + Sync));
+    /// [`InvalidValue`] when `text` is not a valid value; nothing changes then.
+    fn set_from_text(&self, text: &str) -> Result<(), InvalidValue>;
 }
 
 impl<T: Clone + Send + Sync + 'static> PropagatedVar for Propagated<T> {
@@ -193,7 +188,7 @@ impl<T: Clone + Send + Sync + 'static> PropagatedVar for Propagated<T> {
         self.var.name()
     }
 
-    fn write_bound(&self, out: &mut String) -> bool {
+    fn write_bound(&self, out: &mut dyn fmt::Write) -> bool {
         let key = self.var.key_if_any();
         if key == 0 {
             return false;
@@ -204,28 +199,25 @@ impl<T: Clone + Send + Sync + 'static> PropagatedVar for Propagated<T> {
             };
             match self.to_text {
                 ToText::Display(write) => write(value, out),
-                ToText::Function(to_text) => out.push_str(&to_text(value)),
+                ToText::Function(to_text) => {
+                    // The writers given here (percent-encoders into a String) never fail.
+                    let _ = out.write_str(&to_text(value));
+                }
             }
             true
         })
     }
 
-    fn parse(&'static self, text: &str) -> Result<Parsed, InvalidValue> {
+    fn set_from_text(&self, text: &str) -> Result<(), InvalidValue> {
         match (self.from_text)(text) {
-            Some(value) => Ok(Parsed {
-                value: Arc::new(value),
-                var: self,
-            }),
+            Some(value) => {
+                drop(self.var.set(value));
+                Ok(())
+            }
             None => Err(InvalidValue {
                 var: self.var.name(),
                 type_name: std::any::type_name::<T>(),
             }),
-        }
-    }
-
-    fn set_parsed(&self, value: &(dyn Any + Send + Sync)) {
-        if let Some(value) = value.downcast_ref::<T>() {
-            drop(self.var.set(value.clone()));
         }
     }
 }
@@ -233,34 +225,6 @@ impl<T: Clone + Send + Sync + 'static> PropagatedVar for Propagated<T> {
 impl fmt::Debug for dyn PropagatedVar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "`{}` as `{}`", self.var_name(), self.key())
-    }
-}
-
-/// A value read from text by [`PropagatedVar::parse`], ready to be bound.
-#[derive(Clone)]
-pub struct Parsed {
-    value: Arc<dyn Any + Send + Sync>,
-    var: &'static dyn PropagatedVar,
-}
-
-impl Parsed {
-    /// The variable the value is for.
-    #[must_use]
-    pub fn var(&self) -> &'static dyn PropagatedVar {
-        self.var
-    }
-
-    /// Binds the value in the current context.
-    pub fn set(&self) {
-        self.var.set_parsed(&*self.value);
-    }
-}
-
-impl fmt::Debug for Parsed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Parsed")
-            .field("var", &self.var)
-            .finish_non_exhaustive()
     }
 }
 
@@ -299,8 +263,8 @@ pub fn all() -> impl Iterator<Item = &'static dyn PropagatedVar> {
     (0..table.len()).map(move |i| table[i])
 }
 
-/// The propagated variable that travels under `key`, if any (the first registered, when two
-/// share a key).
+/// The propagated variable that travels under `key`, if any. When two variables share a key,
+/// the first registered is the one propagated.
 #[must_use]
 pub fn by_key(key: &str) -> Option<&'static dyn PropagatedVar> {
     table().iter().copied().find(|var| var.key() == key)
@@ -319,11 +283,18 @@ pub(crate) fn table() -> Arc<[&'static dyn PropagatedVar]> {
     let runtime = RUNTIME
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let table: Arc<[&'static dyn PropagatedVar]> = inventory::iter::<Declared>
+    // One variable per key, the first registered, so that a key is never written twice.
+    let mut table: Vec<&'static dyn PropagatedVar> = Vec::new();
+    for var in inventory::iter::<Declared>
         .into_iter()
         .map(|declared| declared.0)
         .chain(runtime.iter().copied())
-        .collect();
+    {
+        if !table.iter().any(|have| have.key() == var.key()) {
+            table.push(var);
+        }
+    }
+    let table: Arc<[&'static dyn PropagatedVar]> = table.into();
     *TABLE
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::clone(&table));

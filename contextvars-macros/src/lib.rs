@@ -55,7 +55,8 @@ use proc_macro::TokenStream;
 ///   `Display` and `FromStr` (and `Clone`), or be given a pair of functions with
 ///   `to_text = f, from_text = g`, where `f: fn(&T) -> String` and
 ///   `g: fn(&str) -> Option<T>` (`None` for a text that is not a valid value). Receivers only
-///   take the keys they are told to trust; never propagate a secret.
+///   take the keys they are told to trust; never propagate a secret. Give each propagated
+///   variable of a program its own key: of two with the same key, only one travels.
 /// - `crate = path`: where the `contextvars` crate is, for crates that re-export it
 ///   (`crate = my_framework::contextvars`). Default `::contextvars`.
 ///

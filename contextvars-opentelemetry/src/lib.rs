@@ -117,10 +117,9 @@ impl TextMapPropagator for BaggagePropagator {
     /// Writes the propagated variables bound in the current contextvars context, followed by
     /// the members of `cx`'s OpenTelemetry `Baggage` whose keys are not theirs.
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        let ours = Baggage::current();
         let theirs = cx.baggage();
         let header = if theirs.is_empty() {
-            ours.to_header()
+            baggage::current_header(None)
         } else {
             let mut foreign = String::new();
             for (key, (value, metadata)) in theirs {
@@ -131,7 +130,7 @@ impl TextMapPropagator for BaggagePropagator {
                     foreign.push_str(metadata);
                 }
             }
-            ours.merge_into(Some(foreign.as_bytes()))
+            baggage::current_header(Some(foreign.as_bytes()))
         };
         if !header.is_empty() {
             injector.set(baggage::HEADER, header);

@@ -3,7 +3,7 @@
 
 use std::task::{self, Poll};
 
-use contextvars::baggage::Baggage;
+use contextvars::baggage;
 use http::{HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -35,8 +35,8 @@ use crate::baggage::{HEADER, joined};
 /// use http::{Request, Response};
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
 ///
-/// #[context_var(default = String::from("none"), propagate = "tenant")]
-/// static TENANT: String;
+/// #[context_var(default = String::from("none"), propagate = "region")]
+/// static REGION: String;
 ///
 /// // Stands in for the HTTP client: answers with the baggage it was given.
 /// let client = ServiceBuilder::new()
@@ -46,11 +46,11 @@ use crate::baggage::{HEADER, joined};
 ///         Ok::<_, Infallible>(Response::new(baggage))
 ///     }));
 ///
-/// let response = TENANT.scope("acme".to_owned(), || {
+/// let response = REGION.scope("eu-west".to_owned(), || {
 ///     futures::executor::block_on(client.oneshot(Request::new(())))
 /// });
 /// let response = response.unwrap();
-/// assert_eq!(response.body().as_ref().unwrap(), "tenant=acme");
+/// assert_eq!(response.body().as_ref().unwrap(), "region=eu-west");
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PropagateLayer {
@@ -112,11 +112,14 @@ where
 /// Writes the calling context's propagated variables into `headers`' `baggage`, keeping the
 /// members already there.
 pub(crate) fn inject(headers: &mut http::HeaderMap) {
-    let ours = Baggage::current();
+    let ours = baggage::current_header(None);
     if ours.is_empty() {
         return;
     }
-    let header = ours.merge_into(joined(headers).as_deref());
+    let header = match joined(headers) {
+        Some(existing) => baggage::current_header(Some(&existing)),
+        None => ours,
+    };
     // The codec writes visible ASCII only, and copies only such foreign members.
     if let Ok(value) = HeaderValue::try_from(header) {
         headers.insert(HEADER, value);

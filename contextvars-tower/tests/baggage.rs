@@ -129,3 +129,59 @@ fn the_client_keeps_other_members_and_never_duplicates_its_own() {
         Some("session=s1")
     );
 }
+
+/// Collects the messages of the events it sees, with their level.
+#[derive(Default)]
+struct Messages(std::sync::Mutex<Vec<(tracing::Level, String)>>);
+
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for &'static Messages {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        let level = *event.metadata().level();
+        self.0.lock().unwrap().push((level, message));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn each_skipped_member_gets_a_debug_line() {
+    let messages: &'static Messages = Box::leak(Box::default());
+    let layer = ContextLayer::with_base(Context::new()).accept_baggage(Accept::keys(["tenant"]));
+    let answer =
+        tracing::subscriber::with_default(messages, || serve(layer, &[b"tenant=%FF,n=7,broken"]));
+    assert_eq!(answer, seen("none", 0));
+    let lines = messages.0.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .all(|(level, _)| *level == tracing::Level::DEBUG)
+    );
+    let text: Vec<&str> = lines.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(
+        text[0].contains("`tenant` is not percent-encoded UTF-8"),
+        "{text:?}"
+    );
+    assert!(text[1].contains("`broken` is malformed"), "{text:?}");
+    assert!(text[2].contains("`n` is not accepted"), "{text:?}");
+}
