@@ -248,12 +248,11 @@ impl Baggage {
                 on_skip(&skipped(key, SkipReason::Duplicate));
                 return;
             }
-            match percent_decode(value).decode_utf8() {
-                Ok(text) => members.push((var, text.into_owned())),
-                Err(_) => {
-                    unusable.push(var.key());
-                    on_skip(&skipped(key, SkipReason::InvalidEncoding));
-                }
+            if let Ok(text) = percent_decode(value).decode_utf8() {
+                members.push((var, text.into_owned()));
+            } else {
+                unusable.push(var.key());
+                on_skip(&skipped(key, SkipReason::InvalidEncoding));
             }
         });
         Baggage { members }
