@@ -100,9 +100,14 @@
 
 pub use contextvars_core::{
     Context, ContextTemplate, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard,
-    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, copy_context, registry, reset_all,
-    thread,
+    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, copy_context, propagate, registry,
+    reset_all, thread,
 };
+
+/// Propagated variables as a W3C baggage header and in job metadata (feature `baggage`).
+#[cfg(feature = "baggage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "baggage")))]
+pub use contextvars_core::baggage;
 
 /// Futures and streams in their own context, and sibling futures each in a copy of the
 /// caller's.

@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 
 pub use crate::erased::{ErasedVar, FreshDefault};
 pub use crate::module_path::{PathStart, module_vars};
+pub use crate::propagate::{Declared as DeclaredPropagated, Propagated};
 pub use crate::registry::Registration;
 pub use crate::registry::VarSet;
 pub use crate::var::ContextVar;

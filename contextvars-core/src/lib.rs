@@ -33,6 +33,9 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "baggage")]
+#[cfg_attr(docsrs, doc(cfg(feature = "baggage")))]
+pub mod baggage;
 mod bind;
 mod context;
 mod current;
@@ -42,6 +45,7 @@ mod future;
 mod join;
 mod map;
 mod module_path;
+pub mod propagate;
 pub mod registry;
 pub mod thread;
 #[cfg(feature = "tokio")]

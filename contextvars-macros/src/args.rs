@@ -8,6 +8,14 @@ pub struct Args {
     pub default: Option<Expr>,
     pub inherit: bool,
     pub krate: Path,
+    pub propagate: Option<Propagate>,
+}
+
+/// `propagate` or `propagate = "key"`, with `to_text = f, from_text = g` when given.
+pub struct Propagate {
+    pub key: Option<LitStr>,
+    pub to_text: Option<Path>,
+    pub from_text: Option<Path>,
 }
 
 impl Args {
@@ -18,6 +26,7 @@ impl Args {
             default: None,
             inherit: true,
             krate: syn::parse_quote!(::contextvars),
+            propagate: None,
         };
         let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens) {
             Ok(metas) => metas,
@@ -30,6 +39,10 @@ impl Args {
         let mut seen_unknown = false;
         let mut seen_inherit = false;
         let mut seen_crate = false;
+        let mut propagate: Option<Propagate> = None;
+        let mut seen_propagate = false;
+        let mut to_text: Option<(Meta, Path)> = None;
+        let mut from_text: Option<(Meta, Path)> = None;
         for meta in metas {
             let Some(key) = meta.path().get_ident().map(ToString::to_string) else {
                 seen_unknown = true;
@@ -64,12 +77,41 @@ impl Args {
                     }
                     Err(error) => errors.push(error),
                 },
+                "propagate" if seen_propagate => errors.push(duplicate(&meta, &key)),
+                "propagate" => {
+                    seen_propagate = true;
+                    match propagate_key(&meta) {
+                        Ok(key) => {
+                            propagate = Some(Propagate {
+                                key,
+                                to_text: None,
+                                from_text: None,
+                            });
+                        }
+                        Err(error) => errors.push(error),
+                    }
+                }
+                "to_text" | "from_text" => {
+                    let usage = format!("{key} = path::to::function");
+                    let slot = if key == "to_text" {
+                        &mut to_text
+                    } else {
+                        &mut from_text
+                    };
+                    match value(&meta, &usage).and_then(function) {
+                        Ok(_) if slot.is_some() => errors.push(duplicate(&meta, &key)),
+                        Ok(function) => *slot = Some((meta.clone(), function)),
+                        Err(error) => errors.push(error),
+                    }
+                }
                 _ => {
                     seen_unknown = true;
                     errors.push(unknown(&meta));
                 }
             }
         }
+        pair_text_functions(propagate.as_mut(), to_text, from_text, errors);
+        args.propagate = propagate;
         // An unknown key may be a misspelt `default`: say so once, not twice.
         if !seen_default && !seen_unknown {
             errors.push(Error::new(
@@ -118,6 +160,76 @@ fn parse_str_path(lit: &LitStr) -> syn::Result<Path> {
     lit.parse_with(Path::parse_mod_style)
 }
 
+/// Gives `propagate` its `to_text` and `from_text`, which come as a pair, with `propagate`.
+fn pair_text_functions(
+    propagate: Option<&mut Propagate>,
+    to_text: Option<(Meta, Path)>,
+    from_text: Option<(Meta, Path)>,
+    errors: &mut Vec<Error>,
+) {
+    match (propagate, to_text, from_text) {
+        (Some(propagate), Some((_, to)), Some((_, from))) => {
+            propagate.to_text = Some(to);
+            propagate.from_text = Some(from);
+        }
+        (_, Some((meta, _)), None) => errors.push(Error::new_spanned(
+            meta,
+            "`to_text` needs `from_text` too: write `propagate, to_text = f, from_text = g`",
+        )),
+        (_, None, Some((meta, _))) => errors.push(Error::new_spanned(
+            meta,
+            "`from_text` needs `to_text` too: write `propagate, to_text = f, from_text = g`",
+        )),
+        (None, Some((meta, _)), Some(_)) => errors.push(Error::new_spanned(
+            meta,
+            "`to_text` and `from_text` only apply to a propagated variable: add `propagate`",
+        )),
+        _ => {}
+    }
+}
+
+/// `propagate` (the key is the variable's name) or `propagate = "key"`.
+fn propagate_key(meta: &Meta) -> syn::Result<Option<LitStr>> {
+    let usage = "write `propagate` or `propagate = \"key\"`";
+    match meta {
+        Meta::Path(_) => Ok(None),
+        Meta::NameValue(name_value) => match &name_value.value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => {
+                let key = lit.value();
+                let token = !key.is_empty()
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                if token {
+                    Ok(Some(lit.clone()))
+                } else {
+                    Err(Error::new_spanned(
+                        lit,
+                        "a baggage key is ASCII letters, digits and !#$%&'*+-.^_`|~",
+                    ))
+                }
+            }
+            other => Err(Error::new_spanned(
+                other,
+                format!("expected a string: {usage}"),
+            )),
+        },
+        Meta::List(_) => Err(Error::new_spanned(meta, usage)),
+    }
+}
+
+fn function(expr: &Expr) -> syn::Result<Path> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
+        _ => Err(Error::new_spanned(
+            expr,
+            "expected the path of a function, such as `roles::to_text`",
+        )),
+    }
+}
+
 fn duplicate(meta: &Meta, key: &str) -> Error {
     Error::new_spanned(meta.path(), format!("duplicate `{key}` argument"))
 }
@@ -128,6 +240,8 @@ fn unknown(meta: &Meta) -> Error {
         .replace(' ', "");
     Error::new_spanned(
         meta.path(),
-        format!("unknown context_var argument `{key}`; expected `default`, `inherit` or `crate`"),
+        format!(
+            "unknown context_var argument `{key}`; expected `default`, `inherit`, `propagate`, `to_text`, `from_text` or `crate`"
+        ),
     )
 }

@@ -4,7 +4,7 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Error, Type};
 
-use crate::args::Args;
+use crate::args::{Args, Propagate};
 use crate::declaration::Declaration;
 use crate::ty::with_static_lifetimes;
 
@@ -73,9 +73,39 @@ fn expand(args: &Args, declaration: &Declaration) -> TokenStream {
         &quote!(#expr),
     );
     let registration = registration(krate, &declaration.ident, &declaration.ty);
+    let propagation = args
+        .propagate
+        .as_ref()
+        .map(|propagate| propagation(krate, propagate, declaration));
     quote! {
         #items
         #registration
+        #propagation
+    }
+}
+
+/// The registration of `NAME` as a propagated variable. `Propagated::new` requires
+/// `Display + FromStr`, so a type without them is an error on the user's type.
+fn propagation(krate: &syn::Path, propagate: &Propagate, declaration: &Declaration) -> TokenStream {
+    let ident = &declaration.ident;
+    let ty = with_static_lifetimes(&declaration.ty);
+    let span = declaration.ty.span();
+    let krate = respan(krate, span);
+    let make = if let (Some(to), Some(from)) = (&propagate.to_text, &propagate.from_text) {
+        quote_spanned! {span=>
+            #krate::__private::Propagated::<#ty>::with_text(&#ident, #to, #from)
+        }
+    } else {
+        quote_spanned! {span=> #krate::__private::Propagated::<#ty>::new(&#ident) }
+    };
+    let key = propagate.key.as_ref().map(|key| quote!(.key(#key)));
+    quote! {
+        const _: () = {
+            static PROPAGATED: #krate::__private::Propagated<#ty> = #make #key;
+            #krate::__private::inventory::submit! {
+                #krate::__private::DeclaredPropagated(&PROPAGATED)
+            }
+        };
     }
 }
 

@@ -50,6 +50,15 @@ use proc_macro::TokenStream;
 /// - `default = EXPR` (required): the default value.
 /// - `inherit = false`: tasks and threads started through contextvars' helpers do not inherit
 ///   the variable; it starts from its default there (see `ContextVar::inherit`).
+/// - `propagate`, or `propagate = "key"`: the variable travels to other services as a member
+///   of the W3C `baggage` header (under its name, or under `key`), and into job metadata,
+///   through `contextvars::baggage`, `contextvars_tower` and `contextvars_opentelemetry`.
+///   Nothing that is not declared `propagate` ever leaves the process. `T` must implement
+///   `Display` and `FromStr` (and `Clone`), or be given a pair of functions with
+///   `to_text = f, from_text = g`, where `f: fn(&T) -> String` and
+///   `g: fn(&str) -> Option<T>` (`None` for a text that is not a valid value). Receivers only
+///   take the keys they are told to trust; never propagate a secret. Give each propagated
+///   variable of a program its own key: of two with the same key, only one travels.
 /// - `crate = path`: where the `contextvars` crate is, for crates that re-export it
 ///   (`crate = my_framework::contextvars`). Default `::contextvars`.
 ///

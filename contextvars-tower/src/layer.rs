@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 use tower_layer::Layer;
 
+use contextvars::baggage::Accept;
 use contextvars::{Context, ContextVar, VarSet};
 
 use crate::ContextService;
@@ -28,6 +29,7 @@ pub(crate) struct Config {
     base: Base,
     reset: VarSet,
     headers: Vec<HeaderVar>,
+    baggage: Accept,
 }
 
 #[derive(Clone)]
@@ -65,6 +67,7 @@ impl ContextLayer {
             base: Base::Fixed(base),
             reset: VarSet::default(),
             headers: Vec::new(),
+            baggage: Accept::none(),
         })
     }
 
@@ -78,6 +81,7 @@ impl ContextLayer {
             base: Base::AtRequest,
             reset: VarSet::default(),
             headers: Vec::new(),
+            baggage: Accept::none(),
         })
     }
 
@@ -94,6 +98,53 @@ impl ContextLayer {
     #[must_use]
     pub fn reset(mut self, vars: &VarSet) -> ContextLayer {
         Arc::make_mut(&mut self.config).reset.extend(vars);
+        self
+    }
+
+    /// At the start of each request (after the resets, before [`header_var`](Self::header_var)),
+    /// sets the propagated variables whose keys `accept` names from the request's W3C
+    /// `baggage` header.
+    ///
+    /// **Whoever sends the request writes its baggage.** A client that sends `tenant=acme`
+    /// must not become acme: a layer that faces the public internet accepts nothing, which is
+    /// the default; give `Accept::keys([...])` only to a service that its own gateways reach,
+    /// naming what they may set. Members that are malformed, not UTF-8, of a key not accepted,
+    /// not a valid value of the variable's type, or beyond 64 members or 8,192 bytes are
+    /// skipped with a `tracing` debug line, and the variable keeps its value.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    ///
+    /// use contextvars::baggage::Accept;
+    /// use contextvars::context_var;
+    /// use contextvars_tower::ContextLayer;
+    /// use http::{Request, Response};
+    /// use tower::{service_fn, ServiceExt};
+    /// use tower_layer::Layer;
+    ///
+    /// #[context_var(default = String::from("none"), propagate = "tenant")]
+    /// static TENANT: String;
+    ///
+    /// let handler = service_fn(|_: Request<()>| async {
+    ///     Ok::<_, Infallible>(Response::new(TENANT.get()))
+    /// });
+    /// let request = || Request::builder().header("baggage", "tenant=acme").body(()).unwrap();
+    ///
+    /// // A public edge: the client's baggage is ignored.
+    /// let edge = ContextLayer::new().layer(handler.clone());
+    /// let response = futures::executor::block_on(edge.oneshot(request())).unwrap();
+    /// assert_eq!(response.body().get_ref(), "none");
+    ///
+    /// // An internal backend that trusts its gateway's tenant.
+    /// let backend = ContextLayer::new()
+    ///     .accept_baggage(Accept::keys(["tenant"]))
+    ///     .layer(handler);
+    /// let response = futures::executor::block_on(backend.oneshot(request())).unwrap();
+    /// assert_eq!(response.body().get_ref(), "acme");
+    /// ```
+    #[must_use]
+    pub fn accept_baggage(mut self, accept: Accept) -> ContextLayer {
+        Arc::make_mut(&mut self.config).baggage = accept;
         self
     }
 
@@ -151,6 +202,9 @@ impl Config {
         if !self.reset.is_empty() {
             self.reset.reset();
         }
+        if !self.baggage.is_none() {
+            crate::baggage::apply(headers, &self.baggage);
+        }
         for header_var in &self.headers {
             (header_var.set)(headers.get(&header_var.header));
         }
@@ -188,6 +242,7 @@ impl fmt::Debug for Config {
                     .map(|h| (h.header.as_str(), h.var_name))
                     .collect::<Vec<_>>(),
             )
+            .field("baggage", &self.baggage)
             .finish()
     }
 }

@@ -48,14 +48,25 @@
 //! assert!(!REQUEST_ID.is_set()); // nothing flowed back to the caller
 //! ```
 //!
+//! # Across services
+//!
+//! Variables declared `#[context_var(default = ..., propagate)]` travel to the services a
+//! request calls as W3C baggage: [`PropagateLayer`] on the HTTP (or gRPC) client writes them
+//! into every outgoing request, and [`ContextLayer::accept_baggage`] on the called service
+//! reads the keys it trusts. By default a `ContextLayer` reads none: baggage from the public
+//! internet is written by the client.
+//!
 //! With axum, add it to the router: `Router::new().route("/", get(handler)).layer(layer)`;
 //! with hyper, wrap the service given to the connection with [`Layer::layer`](tower_layer::Layer::layer).
 
+mod baggage;
 mod body;
+mod client;
 mod layer;
 mod service;
 
 pub use body::{ContextBody, ResponseFuture};
+pub use client::{PropagateLayer, PropagateService};
 pub use layer::ContextLayer;
 pub use service::ContextService;
 

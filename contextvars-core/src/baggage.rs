@@ -1,0 +1,433 @@
+//! The propagated variables as a [W3C Baggage](https://www.w3.org/TR/baggage/) header, and in
+//! any carrier of string metadata, such as a job queue's.
+//!
+//! Only the variables declared `propagate` (or registered with
+//! [`Propagated::register`](crate::propagate::Propagated::register)) are written or read;
+//! nothing else ever leaves the process.
+//!
+//! # Trust
+//!
+//! Baggage that arrives from outside is written by whoever sent it: a client that sends
+//! `tenant=acme` must not become acme. Reading therefore takes an [`Accept`] that names the
+//! keys this receiver believes, and [`Accept::none`] is the default: a public edge takes
+//! nothing from its clients' baggage, an internal service takes what its gateway sends.
+//!
+//! # Format
+//!
+//! A header is `key=value` members separated by commas, values percent-encoded UTF-8;
+//! whitespace around members, keys and values is ignored, and so are properties (`;p=x`) after
+//! a value. `+` is a plus sign, never a space. A `%` that is not followed by two hex digits is
+//! read as itself, as OpenTelemetry's own propagator writes it. At most 64 members and 8,192
+//! bytes are written or read: members beyond are dropped whole, never cut.
+//!
+//! ```
+//! use std::collections::HashMap;
+//!
+//! use contextvars_core::ContextVar;
+//! use contextvars_core::baggage::{self, Accept};
+//! use contextvars_core::propagate::Propagated;
+//!
+//! // With the facade: `#[context_var(default = String::from("none"), propagate)]`.
+//! static TENANT: ContextVar<String> = ContextVar::with_default("TENANT", || "none".to_owned());
+//! Propagated::new(&TENANT).register();
+//!
+//! // Producer: inside the request, put the propagated variables in the job's metadata.
+//! let mut metadata = HashMap::new();
+//! TENANT.scope("acme".to_owned(), || baggage::inject(&mut metadata));
+//! assert_eq!(metadata["baggage"], "TENANT=acme");
+//!
+//! // Consumer: a fresh context with what the producer sent, for the job to run in.
+//! let mut job_context = baggage::extract(&metadata, &Accept::all());
+//! assert_eq!(job_context.run(|| TENANT.get()), "acme");
+//! assert_eq!(TENANT.get(), "none");
+//! ```
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
+
+use percent_encoding::{percent_decode, utf8_percent_encode};
+
+use crate::context::Context;
+use crate::propagate::{self, PropagatedVar};
+
+mod wire;
+
+use wire::{Encoder, VALUE, append_foreign, for_each_member, push_ours};
+
+/// The header, and the carrier key, that baggage travels under.
+pub const HEADER: &str = "baggage";
+
+/// The most members written, and read, in one header.
+pub const MAX_MEMBERS: usize = 64;
+
+/// The most bytes written, and read, in one header.
+pub const MAX_BYTES: usize = 8192;
+
+/// Which keys of incoming baggage a receiver believes. The default, [`Accept::none`], believes
+/// none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accept(AcceptInner);
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+enum AcceptInner {
+    #[default]
+    None,
+    All,
+    Keys(Vec<Cow<'static, str>>),
+}
+
+impl Accept {
+    /// Believe nothing: for a service that faces the public internet.
+    #[must_use]
+    pub const fn none() -> Accept {
+        Accept(AcceptInner::None)
+    }
+
+    /// Believe every propagated variable: for a service that only trusted services call, or a
+    /// job consumer reading what its own producers wrote.
+    #[must_use]
+    pub const fn all() -> Accept {
+        Accept(AcceptInner::All)
+    }
+
+    /// Believe only these keys.
+    #[must_use]
+    pub fn keys<K: Into<Cow<'static, str>>>(keys: impl IntoIterator<Item = K>) -> Accept {
+        Accept(AcceptInner::Keys(
+            keys.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// Whether a member with this key is believed.
+    #[must_use]
+    pub fn accepts(&self, key: &str) -> bool {
+        match &self.0 {
+            AcceptInner::None => false,
+            AcceptInner::All => true,
+            AcceptInner::Keys(keys) => keys.iter().any(|k| k == key),
+        }
+    }
+
+    /// Whether no key is believed.
+    #[must_use]
+    pub fn is_none(&self) -> bool {
+        matches!(&self.0, AcceptInner::None)
+            || matches!(&self.0, AcceptInner::Keys(k) if k.is_empty())
+    }
+}
+
+/// A member of incoming baggage that was not used, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The member's key, when it had a readable one (at most 64 bytes of it).
+    pub key: Option<String>,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// Why a member of incoming baggage was not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// No `=`, an empty key, or a key that is not a token.
+    Malformed,
+    /// The value is not valid percent-encoded UTF-8.
+    InvalidEncoding,
+    /// A second member with the key of an earlier one.
+    Duplicate,
+    /// The value does not parse as the variable's type.
+    InvalidValue,
+    /// Beyond the first 64 members or 8,192 bytes; the key is `None` and the count is how many
+    /// bytes were not read.
+    TooLarge(usize),
+    /// The receiver does not believe this key (see [`Accept`]).
+    NotAccepted,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = self.key.as_deref().unwrap_or("?");
+        match &self.reason {
+            SkipReason::Malformed => write!(f, "baggage member `{key}` is malformed"),
+            SkipReason::InvalidEncoding => {
+                write!(f, "baggage member `{key}` is not percent-encoded UTF-8")
+            }
+            SkipReason::Duplicate => write!(f, "baggage member `{key}` is a duplicate"),
+            SkipReason::InvalidValue => {
+                write!(
+                    f,
+                    "baggage member `{key}` is not a valid value of its variable"
+                )
+            }
+            SkipReason::TooLarge(bytes) => write!(
+                f,
+                "baggage beyond {MAX_MEMBERS} members or {MAX_BYTES} bytes: {bytes} bytes not read"
+            ),
+            SkipReason::NotAccepted => write!(f, "baggage member `{key}` is not accepted here"),
+        }
+    }
+}
+
+fn skipped(key: &[u8], reason: SkipReason) -> Skipped {
+    let key = &key[..key.len().min(64)];
+    Skipped {
+        key: Some(String::from_utf8_lossy(key).into_owned()),
+        reason,
+    }
+}
+
+/// The propagated variables' values as text, by key: what travels.
+///
+/// Made from the current context ([`Baggage::current`]) or from a header
+/// ([`Baggage::from_header`]); written as a header ([`Baggage::to_header`],
+/// [`Baggage::merge_into`]); bound in a context ([`Baggage::apply`], [`Baggage::to_context`]).
+/// With feature `serde` it is serialized as a map of keys to values, to embed in a job payload.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(from = "BTreeMap<String, String>", into = "BTreeMap<String, String>")
+)]
+pub struct Baggage {
+    members: Vec<(&'static dyn PropagatedVar, String)>,
+}
+
+// `dyn PropagatedVar` has no `PartialEq`; two members are equal when they are for the same key.
+impl PartialEq for &'static dyn PropagatedVar {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for &'static dyn PropagatedVar {}
+
+impl Baggage {
+    /// The values the current context binds to propagated variables (defaults are not sent: the
+    /// receiver has its own).
+    #[must_use]
+    pub fn current() -> Baggage {
+        let mut members = Vec::new();
+        for var in propagate::all() {
+            let mut text = String::new();
+            if var.write_bound(&mut text) {
+                members.push((var, text));
+            }
+        }
+        Baggage { members }
+    }
+
+    /// The members of `header` whose keys are propagated variables; `on_skip` is told about
+    /// each member that was not usable. Members with other keys are left alone, silently.
+    pub fn from_header(header: &[u8], mut on_skip: impl FnMut(&Skipped)) -> Baggage {
+        let table = propagate::table();
+        let mut members: Vec<(&'static dyn PropagatedVar, String)> = Vec::new();
+        let mut unusable: Vec<&'static str> = Vec::new();
+        for_each_member(header, &mut on_skip, |key, value, on_skip| {
+            let Some(var) = table
+                .iter()
+                .copied()
+                .find(|var| var.key().as_bytes() == key)
+            else {
+                return;
+            };
+            // A key seen before, even with a value that was not usable, is a duplicate: a
+            // second member never replaces a first one.
+            if members.iter().any(|(have, _)| have.key() == var.key())
+                || unusable.contains(&var.key())
+            {
+                on_skip(&skipped(key, SkipReason::Duplicate));
+                return;
+            }
+            if let Ok(text) = percent_decode(value).decode_utf8() {
+                members.push((var, text.into_owned()));
+            } else {
+                unusable.push(var.key());
+                on_skip(&skipped(key, SkipReason::InvalidEncoding));
+            }
+        });
+        Baggage { members }
+    }
+
+    /// How many variables the baggage carries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether it carries none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The text carried for `key`.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.members
+            .iter()
+            .find(|(var, _)| var.key() == key)
+            .map(|(_, text)| text.as_str())
+    }
+
+    /// The keys and texts carried.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        self.members
+            .iter()
+            .map(|(var, text)| (var.key(), text.as_str()))
+    }
+
+    /// The header value for these members alone, within the limits.
+    #[must_use]
+    pub fn to_header(&self) -> String {
+        self.merge_into(None)
+    }
+
+    /// The header value for these members followed by the members of `existing` (another
+    /// library's baggage) whose keys are not among them, within the limits: at most 64 members
+    /// and 8,192 bytes, members beyond dropped whole. Foreign members are copied as they are.
+    #[must_use]
+    pub fn merge_into(&self, existing: Option<&[u8]>) -> String {
+        let mut out = String::new();
+        let mut count = 0;
+        for (var, text) in &self.members {
+            push_ours(&mut out, &mut count, var.key(), |out| {
+                out.extend(utf8_percent_encode(text, VALUE));
+                true
+            });
+        }
+        append_foreign(&mut out, count, existing);
+        out
+    }
+
+    /// Binds the carried values of the keys `accept` believes in the current context; returns
+    /// how many. `on_skip` is told about each value that was not bound: not accepted, or not
+    /// valid for its variable's type (the variable keeps its value).
+    pub fn apply(&self, accept: &Accept, mut on_skip: impl FnMut(&Skipped)) -> usize {
+        let mut count = 0;
+        for (var, text) in &self.members {
+            if !accept.accepts(var.key()) {
+                on_skip(&skipped(var.key().as_bytes(), SkipReason::NotAccepted));
+                continue;
+            }
+            match var.set_from_text(text) {
+                Ok(()) => count += 1,
+                Err(_) => on_skip(&skipped(var.key().as_bytes(), SkipReason::InvalidValue)),
+            }
+        }
+        count
+    }
+
+    /// A new, empty context with the carried values of the keys `accept` believes: where a job
+    /// runs on the consumer's side.
+    #[must_use]
+    pub fn to_context(&self, accept: &Accept) -> Context {
+        let mut context = Context::new();
+        context.run(|| self.apply(accept, |_| {}));
+        context
+    }
+}
+
+impl From<BTreeMap<String, String>> for Baggage {
+    /// Keeps the entries whose keys are propagated variables.
+    fn from(map: BTreeMap<String, String>) -> Baggage {
+        let members = map
+            .into_iter()
+            .filter_map(|(key, text)| Some((propagate::by_key(&key)?, text)))
+            .collect();
+        Baggage { members }
+    }
+}
+
+impl From<Baggage> for BTreeMap<String, String> {
+    fn from(baggage: Baggage) -> BTreeMap<String, String> {
+        baggage
+            .members
+            .into_iter()
+            .map(|(var, text)| (var.key().to_owned(), text))
+            .collect()
+    }
+}
+
+/// The header value for the propagated variables the current context binds, followed by the
+/// members of `existing` (another library's baggage) whose keys are not among them, within the
+/// limits: what [`Baggage::current`] then [`Baggage::merge_into`] give, written in one pass.
+#[must_use]
+pub fn current_header(existing: Option<&[u8]>) -> String {
+    let mut out = String::new();
+    let mut count = 0;
+    for var in propagate::all() {
+        push_ours(&mut out, &mut count, var.key(), |out| {
+            var.write_bound(&mut Encoder(out))
+        });
+    }
+    append_foreign(&mut out, count, existing);
+    out
+}
+
+/// Appends the member `key=value` to a header being written, with `value` percent-encoded as a
+/// baggage value, and a comma first when `out` is not empty: for writing another library's
+/// members next to the propagated variables (see [`Baggage::merge_into`]).
+pub fn push_member(out: &mut String, key: &str, value: &str) {
+    if !out.is_empty() {
+        out.push(',');
+    }
+    out.extend(utf8_percent_encode(key, VALUE));
+    out.push('=');
+    out.extend(utf8_percent_encode(value, VALUE));
+}
+
+/// A carrier of string metadata that baggage can be written to and read from, such as a job's
+/// headers.
+pub trait Carrier {
+    /// The value stored under `key`.
+    fn get(&self, key: &str) -> Option<&str>;
+
+    /// Stores `value` under `key`, replacing what was there.
+    fn set(&mut self, key: &str, value: String);
+}
+
+impl<S: BuildHasher> Carrier for HashMap<String, String, S> {
+    fn get(&self, key: &str) -> Option<&str> {
+        HashMap::get(self, key).map(String::as_str)
+    }
+
+    fn set(&mut self, key: &str, value: String) {
+        self.insert(key.to_owned(), value);
+    }
+}
+
+impl Carrier for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Option<&str> {
+        BTreeMap::get(self, key).map(String::as_str)
+    }
+
+    fn set(&mut self, key: &str, value: String) {
+        self.insert(key.to_owned(), value);
+    }
+}
+
+/// Writes the current context's propagated variables into `carrier` under `baggage`, keeping
+/// the members another library already wrote there. Writes nothing when no propagated variable
+/// is bound and the carrier has no baggage.
+pub fn inject(carrier: &mut impl Carrier) {
+    let existing = carrier.get(HEADER).map(str::as_bytes);
+    let header = current_header(existing);
+    if !header.is_empty() || existing.is_some() {
+        carrier.set(HEADER, header);
+    }
+}
+
+/// A new, empty context with the propagated variables that `carrier`'s baggage carries and
+/// `accept` believes; bad members are skipped. Run the job in it with
+/// [`Context::run`] or [`Context::run_future`].
+#[must_use]
+pub fn extract(carrier: &impl Carrier, accept: &Accept) -> Context {
+    match carrier.get(HEADER) {
+        Some(header) if !accept.is_none() => {
+            Baggage::from_header(header.as_bytes(), |_| {}).to_context(accept)
+        }
+        _ => Context::new(),
+    }
+}

@@ -1,0 +1,143 @@
+//! The header's wire form: percent-encoding, members within the limits, members read one by
+//! one with bounded work.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+use super::{MAX_BYTES, MAX_MEMBERS, SkipReason, Skipped, skipped};
+use crate::propagate::is_tchar;
+
+/// Everything that is not a `baggage-octet`, and `=` and `+`, which some readers take for a
+/// separator and a space.
+pub(super) const VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b',')
+    .add(b';')
+    .add(b'\\')
+    .add(b'%')
+    .add(b'=')
+    .add(b'+');
+
+/// Percent-encodes what is written through it as a baggage value.
+pub(super) struct Encoder<'a>(pub(super) &'a mut String);
+
+impl fmt::Write for Encoder<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.extend(utf8_percent_encode(text, VALUE));
+        Ok(())
+    }
+}
+
+/// Appends `key=` and the value `write` writes (already encoded), unless `write` writes none
+/// or the member would break a limit: then `out` is left as it was.
+pub(super) fn push_ours(
+    out: &mut String,
+    count: &mut usize,
+    key: &str,
+    write: impl FnOnce(&mut String) -> bool,
+) {
+    let start = out.len();
+    if *count > 0 {
+        out.push(',');
+    }
+    out.push_str(key);
+    out.push('=');
+    if write(out) && out.len() <= MAX_BYTES && *count < MAX_MEMBERS {
+        *count += 1;
+    } else {
+        out.truncate(start);
+    }
+}
+
+/// Appends the members of `existing` whose keys are not among the `count` members of `out`,
+/// as they are, while the limits allow.
+pub(super) fn append_foreign(out: &mut String, mut count: usize, existing: Option<&[u8]>) {
+    let Some(existing) = existing else {
+        return;
+    };
+    let ours_end = out.len();
+    for member in existing.split(|&b| b == b',') {
+        let member = trim(member);
+        let key = trim(member.split(|&b| b == b'=').next().unwrap_or_default());
+        let written = || {
+            out[..ours_end]
+                .split(',')
+                .any(|ours| ours.split('=').next().map(str::as_bytes) == Some(key))
+        };
+        if member.is_empty()
+            || !member
+                .iter()
+                .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+            || written()
+        {
+            continue;
+        }
+        let Ok(member) = std::str::from_utf8(member) else {
+            continue;
+        };
+        let extra = member.len() + usize::from(count > 0);
+        if count == MAX_MEMBERS || out.len() + extra > MAX_BYTES {
+            break;
+        }
+        if count > 0 {
+            out.push(',');
+        }
+        out.push_str(member);
+        count += 1;
+    }
+}
+
+fn trim(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+/// Calls `f(key, raw value, on_skip)` for each well-formed member of `header` within the
+/// limits, and `on_skip` for each malformed one and once for whatever lies beyond the limits.
+/// The work is bounded by the limits, whatever the header's length.
+pub(super) fn for_each_member(
+    header: &[u8],
+    on_skip: &mut dyn FnMut(&Skipped),
+    mut f: impl FnMut(&[u8], &[u8], &mut dyn FnMut(&Skipped)),
+) {
+    let mut rest = header;
+    let mut count = 0;
+    while !rest.is_empty() {
+        let end = rest.iter().position(|&b| b == b',');
+        let member_end = end.unwrap_or(rest.len());
+        let offset = header.len() - rest.len();
+        if count == MAX_MEMBERS || offset + member_end > MAX_BYTES {
+            on_skip(&Skipped {
+                key: None,
+                reason: SkipReason::TooLarge(rest.len()),
+            });
+            return;
+        }
+        let member = &rest[..member_end];
+        rest = end.map_or(&[][..], |end| &rest[end + 1..]);
+        count += 1;
+        let member = trim(member);
+        if member.is_empty() {
+            continue;
+        }
+        let pair = member.split(|&b| b == b';').next().unwrap_or_default();
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            on_skip(&skipped(pair, SkipReason::Malformed));
+            continue;
+        };
+        let key = trim(&pair[..eq]);
+        let value = trim(&pair[eq + 1..]);
+        if key.is_empty() || !key.iter().all(|&b| is_tchar(b)) {
+            on_skip(&skipped(key, SkipReason::Malformed));
+            continue;
+        }
+        f(key, value, on_skip);
+    }
+}

@@ -1,0 +1,188 @@
+//! Baggage through the tower layers: what an edge and a backend take from a request, what a
+//! client sends, and what bad headers do.
+
+use std::convert::Infallible;
+
+use contextvars::baggage::Accept;
+use contextvars::{Context, context_var};
+use contextvars_tower::{ContextLayer, PropagateLayer};
+use futures::executor::block_on;
+use http::{HeaderValue, Request, Response};
+use tower::{ServiceExt, service_fn};
+use tower_layer::Layer;
+
+#[context_var(default = String::from("none"), propagate = "tenant")]
+static TENANT: String;
+
+#[context_var(default = 0, propagate = "n")]
+static NUMBER: u32;
+
+#[context_var(default = String::from("anonymous"))]
+static USER_ID: String;
+
+type Seen = (String, u32, String);
+
+fn serve(layer: ContextLayer, baggage: &[&[u8]]) -> Seen {
+    let service = layer
+        .header_var(&USER_ID, "x-user-id", |v| {
+            v.map_or("anonymous".to_owned(), |v| v.to_str().unwrap().to_owned())
+        })
+        .layer(service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(Response::new((TENANT.get(), NUMBER.get(), USER_ID.get())))
+        }));
+    let mut request = Request::builder().header("x-user-id", "u-1");
+    for value in baggage {
+        request = request.header("baggage", HeaderValue::from_bytes(value).unwrap());
+    }
+    let response = block_on(service.oneshot(request.body(()).unwrap())).unwrap();
+    response.body().get_ref().clone()
+}
+
+fn seen(tenant: &str, n: u32) -> Seen {
+    (tenant.to_owned(), n, "u-1".to_owned())
+}
+
+#[test]
+fn an_edge_ignores_its_clients_baggage() {
+    let layer = ContextLayer::with_base(Context::new());
+    assert_eq!(serve(layer, &[b"tenant=acme,n=5"]), seen("none", 0));
+}
+
+#[test]
+fn a_backend_takes_only_the_keys_it_accepts() {
+    let layer = ContextLayer::with_base(Context::new()).accept_baggage(Accept::keys(["n"]));
+    assert_eq!(serve(layer, &[b"tenant=acme,n=5"]), seen("none", 5));
+    let layer = ContextLayer::with_base(Context::new()).accept_baggage(Accept::all());
+    assert_eq!(serve(layer, &[b"tenant=acme", b"n=5"]), seen("acme", 5));
+}
+
+#[test]
+fn a_header_var_is_never_overwritten_by_baggage() {
+    let layer = ContextLayer::with_base(Context::new()).accept_baggage(Accept::all());
+    assert_eq!(
+        serve(layer, &[b"USER_ID=root,tenant=acme"]),
+        seen("acme", 0)
+    );
+}
+
+#[test]
+fn bad_baggage_is_skipped_and_the_request_served() {
+    let all = || ContextLayer::with_base(Context::new()).accept_baggage(Accept::all());
+    let huge = format!("{},tenant=late", "k=v,".repeat(20_000));
+    let cases: [(&[u8], Seen); 7] = [
+        (b"n=notanumber,tenant=acme", seen("acme", 0)),
+        (b"tenant=%FF%FE,n=3", seen("none", 3)),
+        (b"tenant=\xe9t\xe9,n=3", seen("none", 3)),
+        (b"tenant,=x,n==,n=4,n=5", seen("none", 0)),
+        (b"tenant=a,tenant=b", seen("a", 0)),
+        (huge.as_bytes(), seen("none", 0)),
+        (b";;;,,,   ,=,%", seen("none", 0)),
+    ];
+    for (header, expected) in cases {
+        assert_eq!(
+            serve(all(), &[header]),
+            expected,
+            "{}",
+            String::from_utf8_lossy(&header[..header.len().min(60)])
+        );
+    }
+}
+
+fn sent_baggage(existing: Option<&str>, set: bool) -> Option<String> {
+    let client = PropagateLayer::new().layer(service_fn(|request: Request<()>| async move {
+        let all: Vec<_> = request
+            .headers()
+            .get_all("baggage")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        Ok::<_, Infallible>(Response::new(all))
+    }));
+    let mut request = Request::builder();
+    if let Some(existing) = existing {
+        request = request.header("baggage", existing);
+    }
+    let request = request.body(()).unwrap();
+    let response = Context::new().run(|| {
+        let _user = USER_ID.set("ada".to_owned());
+        let _tenant = set.then(|| TENANT.set("acme".to_owned()));
+        block_on(client.oneshot(request)).unwrap()
+    });
+    let mut all = response.into_body();
+    assert!(all.len() <= 1);
+    all.pop()
+}
+
+#[test]
+fn the_client_sends_the_propagated_variables_only() {
+    assert_eq!(sent_baggage(None, true).as_deref(), Some("tenant=acme"));
+    assert_eq!(sent_baggage(None, false), None);
+}
+
+#[test]
+fn the_client_keeps_other_members_and_never_duplicates_its_own() {
+    assert_eq!(
+        sent_baggage(Some("tenant=old, session=s1;p=1"), true).as_deref(),
+        Some("tenant=acme,session=s1;p=1")
+    );
+    assert_eq!(
+        sent_baggage(Some("session=s1"), false).as_deref(),
+        Some("session=s1")
+    );
+}
+
+/// Collects the messages of the events it sees, with their level.
+#[derive(Default)]
+struct Messages(std::sync::Mutex<Vec<(tracing::Level, String)>>);
+
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for &'static Messages {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        let level = *event.metadata().level();
+        self.0.lock().unwrap().push((level, message));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn each_skipped_member_gets_a_debug_line() {
+    let messages: &'static Messages = Box::leak(Box::default());
+    let layer = ContextLayer::with_base(Context::new()).accept_baggage(Accept::keys(["tenant"]));
+    let answer =
+        tracing::subscriber::with_default(messages, || serve(layer, &[b"tenant=%FF,n=7,broken"]));
+    assert_eq!(answer, seen("none", 0));
+    let lines = messages.0.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .all(|(level, _)| *level == tracing::Level::DEBUG)
+    );
+    let text: Vec<&str> = lines.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(
+        text[0].contains("`tenant` is not percent-encoded UTF-8"),
+        "{text:?}"
+    );
+    assert!(text[1].contains("`broken` is malformed"), "{text:?}");
+    assert!(text[2].contains("`n` is not accepted"), "{text:?}");
+}
