@@ -17,7 +17,7 @@ use crate::ContextService;
 /// each request with [`reset`](Self::reset) and [`header_var`](Self::header_var). Cloning is
 /// cheap; the configuration is shared.
 ///
-/// See the [module documentation](self) for an example.
+/// See the [crate documentation](crate) for an example.
 #[derive(Clone)]
 pub struct ContextLayer {
     config: Arc<Config>,

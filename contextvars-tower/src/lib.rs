@@ -4,12 +4,12 @@
 //! that sets a variable writes into its worker thread's context, where the next request polled
 //! on that thread finds it: the leak uvicorn fixed with `--reset-contextvars`. [`ContextLayer`]
 //! gives every request a fresh copy of the server's base context, made when the request
-//! arrives, and runs the whole request future in it ([`WithContext`]): whatever a request sets
+//! arrives, and runs the whole request future in it ([`WithContext`](contextvars::WithContext)): whatever a request sets
 //! stays in that request, across every `.await`, on whichever thread it resumes, and
 //! tasks it starts through `contextvars::spawn` inherit it.
 //!
 //! At the start of each request the layer can also reset declared variables to fresh defaults
-//! ([`ContextLayer::reset`], with a [`VarSet`] from `get_context_vars!`) and set variables from
+//! ([`ContextLayer::reset`], with a [`VarSet`](contextvars::VarSet) from `get_context_vars!`) and set variables from
 //! request headers ([`ContextLayer::header_var`]).
 //!
 //! ```
@@ -46,14 +46,24 @@
 //! assert!(!REQUEST_ID.is_set()); // nothing flowed back to the caller
 //! ```
 //!
+//! Inside it, [`EchoHeaderLayer`] sends a variable back as a response header, and (feature
+//! `tracing`) [`RequestSpanLayer`] opens a span per request that carries the request's
+//! variables; its documentation gives the order of layers with tower-http's `TraceLayer` and
+//! request-id layers.
+//!
 //! With axum, add it to the router: `Router::new().route("/", get(handler)).layer(layer)`;
-//! with hyper, wrap the service given to the connection with [`Layer::layer`].
+//! with hyper, wrap the service given to the connection with [`Layer::layer`](tower_layer::Layer::layer).
 
 mod layer;
 mod service;
+mod span;
 
 pub use layer::ContextLayer;
 pub use service::ContextService;
+pub use span::{EchoHeader, EchoHeaderFuture, EchoHeaderLayer};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use span::{RequestSpan, RequestSpanLayer};
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use crate::layer::Config;
 
-/// The service made by [`ContextLayer`]: calls the inner service and polls its future inside
+/// The service made by [`ContextLayer`](crate::ContextLayer): calls the inner service and polls its future inside
 /// the request's own context.
 #[derive(Clone)]
 pub struct ContextService<S> {
