@@ -14,8 +14,8 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::get;
-use contextvars::{context_var, get_context_vars};
-use contextvars_tower::ContextLayer;
+use contextvars::{VarSet, context_var};
+use contextvars_tower::{ContextLayer, EchoHeaderLayer};
 use contextvars_tracing::ContextFields;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -51,7 +51,7 @@ const SLEEP: Duration = Duration::from_millis(1);
 /// to their defaults, then set from the headers.
 pub fn layer() -> ContextLayer {
     ContextLayer::new()
-        .reset(&get_context_vars!(request))
+        .reset(&request_vars())
         .header_var(&REQUEST_ID, "x-request-id", |value| {
             header_str(value).map_or_else(generate_request_id, str::to_owned)
         })
@@ -75,7 +75,65 @@ fn generate_request_id() -> String {
 
 /// The log format: every line written while a request variable is set carries it.
 pub fn log_format() -> ContextFields {
-    ContextFields::new().vars(&get_context_vars!(request))
+    ContextFields::new().vars(&request_vars())
+}
+
+/// The variables declared in [`request`], listed without resetting them:
+/// `get_context_vars!` would also reset them in the caller's context, where a log line
+/// outside any request would then carry their defaults.
+fn request_vars() -> VarSet {
+    let module = concat!(module_path!(), "::request");
+    VarSet::new(
+        contextvars::registry::all()
+            .filter(|var| var.module_path() == module)
+            .collect(),
+    )
+}
+
+/// How log lines are written: `--log-format text|json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `INFO target: message n=1 request_id=req-1 user_id=user-1`.
+    Text,
+    /// One JSON object per line, the request variables as top-level keys.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LogFormat, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format `{other}` (text or json)")),
+        }
+    }
+}
+
+/// The subscriber the server logs through, in `format`, at `level` and above, to `writer`,
+/// with ANSI colours in text lines when `ansi` is set.
+pub fn log_dispatch<W>(
+    format: LogFormat,
+    level: tracing::Level,
+    writer: W,
+    ansi: bool,
+) -> tracing::Dispatch
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_ansi(ansi && format == LogFormat::Text)
+        .with_max_level(level)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => builder.event_format(log_format()).finish().into(),
+        LogFormat::Json => builder
+            .json()
+            .event_format(log_format().json())
+            .finish()
+            .into(),
+    }
 }
 
 /// The app, with the layer or without it (to measure what the layer costs).
@@ -84,7 +142,10 @@ pub fn router(with_layer: bool) -> Router {
         .route("/work/{n}", get(work))
         .route("/remember", get(remember));
     if with_layer {
-        router.layer(layer())
+        // Layers added later are outer: the echo runs inside the request's context.
+        router
+            .layer(EchoHeaderLayer::new(&REQUEST_ID, "x-request-id"))
+            .layer(layer())
     } else {
         router
     }
