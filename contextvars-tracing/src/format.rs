@@ -29,12 +29,14 @@ pub struct ContextFields<F = Format> {
     coloured: Option<F>,
     pub(crate) selection: Selection,
     output: Output,
+    /// The key JSON lines nest the variables under, if any.
+    nest: Option<Cow<'static, str>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 enum Output {
     Text,
-    Json { nest: Option<Cow<'static, str>> },
+    Json,
 }
 
 /// An event format that can be asked for ANSI colours, so that [`ContextFields`] keeps them.
@@ -63,6 +65,7 @@ impl ContextFields {
             inner,
             selection: Selection::new(),
             output: Output::Text,
+            nest: None,
         }
     }
 }
@@ -84,6 +87,7 @@ impl<F> ContextFields<F> {
             inner,
             selection: self.selection,
             output: self.output,
+            nest: self.nest,
         }
     }
 
@@ -98,21 +102,16 @@ impl<F> ContextFields<F> {
     #[must_use]
     pub fn json(self) -> ContextFields<Format<Json, SystemTime>> {
         let mut fields = self.with_format(tracing_subscriber::fmt::format().json());
-        fields.output = Output::Json { nest: None };
+        fields.output = Output::Json;
         fields
     }
 
     /// In JSON lines, puts the variables in one object under `key` (`"context":{…}`) instead
-    /// of at the top level; the key is left out when no variable is set.
+    /// of at the top level; the key is left out when no variable is set. Text lines are not
+    /// affected.
     #[must_use]
     pub fn nest_under(mut self, key: impl Into<Cow<'static, str>>) -> ContextFields<F> {
-        if let Output::Json { nest } = &mut self.output {
-            *nest = Some(key.into());
-        } else {
-            self.output = Output::Json {
-                nest: Some(key.into()),
-            };
-        }
+        self.nest = Some(key.into());
         self
     }
 
@@ -222,15 +221,13 @@ where
         let (inner, closing) = match (&self.output, &self.coloured) {
             (Output::Text, Some(coloured)) if ansi => (coloured, b'\n'),
             (Output::Text, _) => (&self.inner, b'\n'),
-            (Output::Json { .. }, _) => (&self.inner, b'}'),
+            (Output::Json, _) => (&self.inner, b'}'),
         };
         let mut line = HoldEnd::new(writer.by_ref(), closing);
         inner.format_event(ctx, Writer::new(&mut line), event)?;
-        line.finish(|out, first| match &self.output {
+        line.finish(|out, first| match self.output {
             Output::Text => text::write_fields(&self.selection, out, ansi),
-            Output::Json { nest } => {
-                json::write_fields(&self.selection, out, first, nest.as_deref())
-            }
+            Output::Json => json::write_fields(&self.selection, out, first, self.nest.as_deref()),
         })
     }
 }
@@ -324,6 +321,7 @@ impl<F: fmt::Debug> fmt::Debug for ContextFields<F> {
             .field("inner", &self.inner)
             .field("fields", &self.selection)
             .field("output", &self.output)
+            .field("nest", &self.nest)
             .finish_non_exhaustive()
     }
 }

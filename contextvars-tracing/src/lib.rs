@@ -53,6 +53,10 @@
 //! # assert!(lines.trim_end().ends_with("handled request_id=r-42"), "{lines}");
 //! ```
 //!
+//! In text lines a value with a space, a quote, an `=` or a control character is quoted and
+//! escaped (`note="two\nlines"`), so that a value from a request cannot forge or colour a
+//! line.
+//!
 //! # JSON
 //!
 //! ```

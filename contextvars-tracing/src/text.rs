@@ -18,25 +18,46 @@ pub(crate) fn write_fields(selection: &Selection, out: &mut dyn Write, ansi: boo
 
 fn write_field(out: &mut dyn Write, name: &str, value: Value<'_>, ansi: bool) -> fmt::Result {
     let rendered;
-    let value: &dyn fmt::Display = match &value {
-        Value::Str(v) => v,
-        Value::U64(v) => v,
-        Value::I64(v) => v,
-        Value::U128(v) => v,
-        Value::I128(v) => v,
-        Value::F64(v) => v,
-        Value::Bool(v) => v,
-        Value::Display(v) => match render(*v) {
-            Some(text) => {
-                rendered = text;
-                &rendered
-            }
-            None => return Ok(()),
-        },
+    let text = match value {
+        Value::Str(text) => Some(text),
+        Value::Display(value) => {
+            // A panicking `Display` costs this field only.
+            let Some(text) = render(value) else {
+                return Ok(());
+            };
+            rendered = text;
+            Some(rendered.as_str())
+        }
+        _ => None,
     };
     if ansi {
-        write!(out, " \x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m{value}")
+        out.write_str(" \x1b[3m")?;
+        out.write_str(name)?;
+        out.write_str("\x1b[0m\x1b[2m=\x1b[0m")?;
     } else {
-        write!(out, " {name}={value}")
+        out.write_char(' ')?;
+        out.write_str(name)?;
+        out.write_char('=')?;
     }
+    match (text, value) {
+        (Some(text), _) if needs_quotes(text) => write!(out, "{text:?}"),
+        (Some(text), _) => out.write_str(text),
+        (None, Value::U64(v)) => write!(out, "{v}"),
+        (None, Value::I64(v)) => write!(out, "{v}"),
+        (None, Value::U128(v)) => write!(out, "{v}"),
+        (None, Value::I128(v)) => write!(out, "{v}"),
+        (None, Value::F64(v)) => write!(out, "{v}"),
+        (None, Value::Bool(v)) => write!(out, "{v}"),
+        (None, Value::Str(_) | Value::Display(_)) => Ok(()),
+    }
+}
+
+/// Whether `text` must be quoted and escaped to stay one field on one line: a value with a
+/// space, a quote, an `=` or a control character (a newline or an ANSI escape from a request
+/// header would otherwise forge or colour log lines).
+fn needs_quotes(text: &str) -> bool {
+    text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=')
 }

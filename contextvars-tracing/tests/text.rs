@@ -150,3 +150,20 @@ fn coloured_lines_keep_the_wrapped_format_s_colours() {
         "{line:?}"
     );
 }
+
+#[test]
+fn values_that_could_forge_or_colour_a_line_are_quoted_and_escaped() {
+    static NOTE: ContextVar<String> = ContextVar::new("note");
+    let lines = log_with(ContextFields::new().var(&NOTE), || {
+        let _note = NOTE.set("ok\nINFO forged: admin=true \u{1b}[31mred".into());
+        tracing::info!("one");
+        let _plain = NOTE.set("plain-value".into());
+        tracing::info!("two");
+    });
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].ends_with(r#"one note="ok\nINFO forged: admin=true \u{1b}[31mred""#),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with("two note=plain-value"), "{lines:?}");
+}
