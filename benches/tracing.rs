@@ -8,7 +8,8 @@
 //! - `json/by_hand`: tracing-subscriber's own JSON format, the two values passed as event
 //!   fields at the call site (what users write without this crate);
 //! - `json/bare`: tracing-subscriber's JSON format, neither (the floor);
-//! - `text/*`: the same with the default text format;
+//! - `text/*`: the same with the default text format, and `text/wrapper`: `ContextFields` with
+//!   no variables (what the wrapping alone costs);
 //! - `span/ours`: a span with no fields, the span layer recording the two variables, under the
 //!   fmt layer; `span/by_hand`: the span declares the two values; `span/bare`: neither.
 //!
@@ -94,6 +95,14 @@ fn text(c: &mut Criterion) {
         )
     };
     bench_in(c, "text/ours", &ours, event_plain);
+    let wrapper = Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .event_format(ContextFields::new())
+            .with_writer(std::io::sink)
+            .finish(),
+    );
+    bench_in(c, "text/wrapper", &wrapper, event_plain);
     bench_in(c, "text/by_hand", &theirs(), event_by_hand);
     bench_in(c, "text/bare", &theirs(), event_plain);
 }

@@ -2,6 +2,7 @@
 //! end.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt::{self, Display};
 
 use tracing::{Event, Level, Subscriber};
@@ -218,101 +219,59 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let ansi = writer.has_ansi_escapes();
-        let (inner, closing) = match (&self.output, &self.coloured) {
-            (Output::Text, Some(coloured)) if ansi => (coloured, b'\n'),
-            (Output::Text, _) => (&self.inner, b'\n'),
-            (Output::Json, _) => (&self.inner, b'}'),
+        let inner = match (self.output, &self.coloured) {
+            (Output::Text, Some(coloured)) if ansi => coloured,
+            _ => &self.inner,
         };
-        let mut line = HoldEnd::new(writer.by_ref(), closing);
-        inner.format_event(ctx, Writer::new(&mut line), event)?;
-        line.finish(|out, first| match self.output {
-            Output::Text => text::write_fields(&self.selection, out, ansi),
-            Output::Json => json::write_fields(&self.selection, out, first, self.nest.as_deref()),
+        with_line_buffer(|line| {
+            inner.format_event(ctx, Writer::new(line), event)?;
+            let Some((at, empty)) = splice_point(line, self.output) else {
+                return writer.write_str(line);
+            };
+            writer.write_str(&line[..at])?;
+            match self.output {
+                Output::Text => text::write_fields(&self.selection, &mut writer, ansi)?,
+                Output::Json => {
+                    json::write_fields(&self.selection, &mut writer, empty, self.nest.as_deref())?;
+                }
+            }
+            writer.write_str(&line[at..])
         })
     }
 }
 
-/// Passes text through, except its end: the newline of a text line, the closing `}` and
-/// newline of a JSON line. The variables go in before it.
-struct HoldEnd<'w> {
-    out: Writer<'w>,
-    closing: u8,
-    held: [u8; 16],
-    len: usize,
-    /// The last byte passed through.
-    last: u8,
-}
-
-impl<'w> HoldEnd<'w> {
-    fn new(out: Writer<'w>, closing: u8) -> HoldEnd<'w> {
-        HoldEnd {
-            out,
-            closing,
-            held: [0; 16],
-            len: 0,
-            last: 0,
+/// Where the variables go in a line the wrapped format wrote: before the newline of a text
+/// line (or at its end), before the closing `}` of a JSON line; and whether that JSON object
+/// is empty. `None` when a JSON line is no object.
+fn splice_point(line: &str, output: Output) -> Option<(usize, bool)> {
+    match output {
+        Output::Text => Some((line.strip_suffix('\n').unwrap_or(line).len(), false)),
+        Output::Json => {
+            let object = line.trim_end().strip_suffix('}')?;
+            Some((object.len(), object.trim_end().ends_with('{')))
         }
     }
-
-    fn is_end(&self, byte: u8) -> bool {
-        byte == b'\n' || byte == self.closing
-    }
-
-    fn flush_held(&mut self) -> fmt::Result {
-        if self.len > 0 {
-            self.last = self.held[self.len - 1];
-            self.out.write_str(ascii(&self.held[..self.len])?)?;
-            self.len = 0;
-        }
-        Ok(())
-    }
-
-    /// Writes what was held, with `write_fields(out, object_is_empty)` before the last
-    /// closing byte (or at the end of a text line that has no newline).
-    fn finish(
-        mut self,
-        write_fields: impl FnOnce(&mut dyn fmt::Write, bool) -> fmt::Result,
-    ) -> fmt::Result {
-        let held = &self.held[..self.len];
-        let at = match held.iter().rposition(|&byte| byte == self.closing) {
-            Some(at) => at,
-            None if self.closing == b'\n' => held.len(),
-            // Not a JSON object: leave the line as the wrapped format wrote it.
-            None => return self.flush_held(),
-        };
-        self.out.write_str(ascii(&held[..at])?)?;
-        let before = if at > 0 { held[at - 1] } else { self.last };
-        write_fields(&mut self.out, before == b'{')?;
-        self.out.write_str(ascii(&held[at..])?)
-    }
 }
 
-fn ascii(bytes: &[u8]) -> Result<&str, fmt::Error> {
-    std::str::from_utf8(bytes).map_err(|_| fmt::Error)
-}
-
-impl fmt::Write for HoldEnd<'_> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let bytes = text.as_bytes();
-        let end = bytes.iter().rev().take_while(|&&b| self.is_end(b)).count();
-        let body = bytes.len() - end;
-        if body > 0 || self.len + end > self.held.len() {
-            self.flush_held()?;
-            // The end bytes are ASCII, so `body` is a char boundary.
-            let keep = end.min(self.held.len());
-            let (out, kept) = text.split_at(bytes.len() - keep);
-            if !out.is_empty() {
-                self.last = out.as_bytes()[out.len() - 1];
-                self.out.write_str(out)?;
+/// Runs `f` with an empty buffer for one line, reused across the thread's events: the wrapped
+/// format writes into it at the cost of a `String` push, and the line is then written once.
+fn with_line_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    thread_local! {
+        static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    LINE.with(|line| match line.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            let result = f(&mut line);
+            // One huge event does not pin its memory to the thread.
+            if line.capacity() > 64 * 1024 {
+                *line = String::new();
             }
-            self.held[..keep].copy_from_slice(kept.as_bytes());
-            self.len = keep;
-        } else {
-            self.held[self.len..self.len + end].copy_from_slice(bytes);
-            self.len += end;
+            result
         }
-        Ok(())
-    }
+        // An event logged while a line is being formatted (by a value's `Display`).
+        Err(_) => f(&mut String::new()),
+    })
 }
 
 impl<F: fmt::Debug> fmt::Debug for ContextFields<F> {
