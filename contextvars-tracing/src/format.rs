@@ -45,6 +45,9 @@ enum Output {
 /// tracing-subscriber hands a formatter a writer that knows whether to colour, and a wrapper
 /// cannot pass that on to the format it wraps; it asks for a coloured copy instead.
 /// Implemented for every [`Format`] of tracing-subscriber (full, compact, pretty, JSON).
+/// Colours then follow the subscriber's setting (`with_ansi`), which wins over a
+/// `Format::with_ansi` given to the wrapped format. A format of your own can return `None`
+/// (lines are then never coloured) or a copy set to colour.
 pub trait Colours: Sized {
     /// A copy that writes ANSI colours, or `None` if the format never colours.
     fn coloured(&self) -> Option<Self>;
