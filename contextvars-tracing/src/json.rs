@@ -44,10 +44,10 @@ pub(crate) fn write_fields(
                 out.write_char(',')?;
             }
             first = false;
-            write_json(out, &*field.name)?;
+            write_str(out, &field.name)?;
             out.write_char(':')?;
             match value {
-                Value::Str(v) => write_json(out, v),
+                Value::Str(v) => write_str(out, v),
                 Value::U64(v) => write_json(out, &v),
                 Value::I64(v) => write_json(out, &v),
                 Value::U128(v) => write_json(out, &v),
@@ -62,6 +62,16 @@ pub(crate) fn write_fields(
         out.write_char('}')?;
     }
     result
+}
+
+/// A JSON string; most values (ids, names) need no escaping and are written as they are.
+fn write_str(out: &mut dyn Write, text: &str) -> fmt::Result {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return write_json(out, text);
+    }
+    out.write_char('"')?;
+    out.write_str(text)?;
+    out.write_char('"')
 }
 
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> fmt::Result {
