@@ -56,6 +56,11 @@
 //! reads the keys it trusts. By default a `ContextLayer` reads none: baggage from the public
 //! internet is written by the client.
 //!
+//! Inside it, [`EchoHeaderLayer`] sends a variable back as a response header, and (feature
+//! `tracing`) [`RequestSpanLayer`] opens a span per request that carries the request's
+//! variables; its documentation gives the order of layers with tower-http's `TraceLayer` and
+//! request-id layers.
+//!
 //! With axum, add it to the router: `Router::new().route("/", get(handler)).layer(layer)`;
 //! with hyper, wrap the service given to the connection with [`Layer::layer`](tower_layer::Layer::layer).
 
@@ -64,11 +69,16 @@ mod body;
 mod client;
 mod layer;
 mod service;
+mod span;
 
 pub use body::{ContextBody, ResponseFuture};
 pub use client::{PropagateLayer, PropagateService};
 pub use layer::ContextLayer;
 pub use service::ContextService;
+pub use span::{EchoHeader, EchoHeaderFuture, EchoHeaderLayer};
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use span::{RequestSpan, RequestSpanLayer};
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::routing::get;
 use contextvars::{context_var, module_vars};
-use contextvars_tower::ContextLayer;
+use contextvars_tower::{ContextLayer, EchoHeaderLayer};
 use contextvars_tracing::ContextFields;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -79,6 +79,52 @@ pub fn log_format() -> ContextFields {
     ContextFields::new().vars(&module_vars!(request))
 }
 
+/// How log lines are written: `--log-format text|json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `INFO target: message n=1 request_id=req-1 user_id=user-1`.
+    Text,
+    /// One JSON object per line, the request variables as top-level keys.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LogFormat, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format `{other}` (text or json)")),
+        }
+    }
+}
+
+/// The subscriber the server logs through, in `format`, at `level` and above, to `writer`,
+/// with ANSI colours in text lines when `ansi` is set.
+pub fn log_dispatch<W>(
+    format: LogFormat,
+    level: tracing::Level,
+    writer: W,
+    ansi: bool,
+) -> tracing::Dispatch
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_ansi(ansi && format == LogFormat::Text)
+        .with_max_level(level)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => builder.event_format(log_format()).finish().into(),
+        LogFormat::Json => builder
+            .json()
+            .event_format(log_format().json())
+            .finish()
+            .into(),
+    }
+}
+
 /// The app, with the layer or without it (to measure what the layer costs).
 pub fn router(with_layer: bool) -> Router {
     let router = Router::new()
@@ -86,7 +132,10 @@ pub fn router(with_layer: bool) -> Router {
         .route("/remember", get(remember))
         .route("/stream/{n}", get(stream));
     if with_layer {
-        router.layer(layer())
+        // Layers added later are outer: the echo runs inside the request's context.
+        router
+            .layer(EchoHeaderLayer::new(&REQUEST_ID, "x-request-id"))
+            .layer(layer())
     } else {
         router
     }

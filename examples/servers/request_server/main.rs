@@ -13,10 +13,13 @@
 //! ```
 //!
 //! Options: `--port N` (default 0: any free port), `--requests N`, `--concurrency N` (default
-//! 256), `--no-layer`, `--log` (log every request in `--requests` mode too).
+//! 256), `--no-layer`, `--log` (log every request in `--requests` mode too), `--log-format
+//! text|json` (default text: JSON writes one object per line, the request id and user as
+//! top-level keys).
 
 mod app;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -28,6 +31,7 @@ struct Options {
     concurrency: usize,
     with_layer: bool,
     log: bool,
+    log_format: app::LogFormat,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -37,6 +41,7 @@ fn parse_options() -> Result<Options, String> {
         concurrency: 256,
         with_layer: true,
         log: false,
+        log_format: app::LogFormat::Text,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -61,6 +66,7 @@ fn parse_options() -> Result<Options, String> {
             }
             "--no-layer" => options.with_layer = false,
             "--log" => options.log = true,
+            "--log-format" => options.log_format = value("--log-format")?.parse()?,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -81,10 +87,13 @@ async fn main() -> ExitCode {
     } else {
         Level::WARN
     };
-    tracing_subscriber::fmt()
-        .event_format(app::log_format())
-        .with_max_level(level)
-        .init();
+    tracing::dispatcher::set_global_default(app::log_dispatch(
+        options.log_format,
+        level,
+        std::io::stdout,
+        std::io::stdout().is_terminal(),
+    ))
+    .expect("no other subscriber is set");
 
     let listener = app::bind(options.port).expect("bind 127.0.0.1");
     let addr = listener

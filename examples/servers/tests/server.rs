@@ -35,12 +35,13 @@ fn log_buffer() -> &'static LogBuffer {
     BUFFER.get_or_init(|| {
         let buffer = LogBuffer::default();
         let writer = buffer.clone();
-        tracing_subscriber::fmt()
-            .event_format(
-                app::log_format().with_format(tracing_subscriber::fmt::format().without_time()),
-            )
-            .with_writer(move || writer.clone())
-            .init();
+        let dispatch = app::log_dispatch(
+            app::LogFormat::Text,
+            tracing::Level::INFO,
+            move || writer.clone(),
+            false,
+        );
+        tracing::dispatcher::set_global_default(dispatch).unwrap();
         buffer
     })
 }

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::routing::get;
 use contextvars::baggage::Accept;
-use contextvars::get_context_vars;
+use contextvars::module_vars;
 use contextvars_tower::{ContextLayer, PropagateLayer, PropagateService};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
@@ -70,7 +70,7 @@ fn generate_request_id() -> String {
 /// calls the backend and answers its body unchanged.
 pub fn gateway(backend: SocketAddr) -> Router {
     let layer = ContextLayer::new()
-        .reset(&get_context_vars!(request))
+        .reset(&module_vars!(request))
         .header_var(&REQUEST_ID, "x-request-id", |v| {
             header_or(v, generate_request_id)
         })
@@ -112,7 +112,7 @@ async fn call(State(gateway): State<Gateway>) -> Result<String, (StatusCode, Str
 /// baggage its gateway sends, nothing else; `GET /whoami` answers what it sees as JSON.
 pub fn backend() -> Router {
     let layer = ContextLayer::new()
-        .reset(&get_context_vars!(request))
+        .reset(&module_vars!(request))
         .accept_baggage(Accept::keys(BACKEND_ACCEPTS));
     Router::new().route("/whoami", get(whoami)).layer(layer)
 }

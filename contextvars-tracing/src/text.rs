@@ -1,0 +1,63 @@
+//! Variables as ` name=value` at the end of a text line.
+
+use std::fmt::{self, Write};
+
+use crate::fields::{Selection, Value, render};
+
+/// Writes ` name=value` for every chosen variable bound in the current context, the name in
+/// italics and the `=` dimmed when `ansi` is on, as tracing-subscriber writes event fields.
+pub(crate) fn write_fields(selection: &Selection, out: &mut dyn Write, ansi: bool) -> fmt::Result {
+    let mut result = Ok(());
+    selection.for_each(|field, value| {
+        if result.is_ok() {
+            result = write_field(out, &field.name, value, ansi);
+        }
+    });
+    result
+}
+
+fn write_field(out: &mut dyn Write, name: &str, value: Value<'_>, ansi: bool) -> fmt::Result {
+    let rendered;
+    let text = match value {
+        Value::Str(text) => Some(text),
+        Value::Display(value) => {
+            // A panicking `Display` costs this field only.
+            let Some(text) = render(value) else {
+                return Ok(());
+            };
+            rendered = text;
+            Some(rendered.as_str())
+        }
+        _ => None,
+    };
+    if ansi {
+        out.write_str(" \x1b[3m")?;
+        out.write_str(name)?;
+        out.write_str("\x1b[0m\x1b[2m=\x1b[0m")?;
+    } else {
+        out.write_char(' ')?;
+        out.write_str(name)?;
+        out.write_char('=')?;
+    }
+    match (text, value) {
+        (Some(text), _) if needs_quotes(text) => write!(out, "{text:?}"),
+        (Some(text), _) => out.write_str(text),
+        (None, Value::U64(v)) => write!(out, "{v}"),
+        (None, Value::I64(v)) => write!(out, "{v}"),
+        (None, Value::U128(v)) => write!(out, "{v}"),
+        (None, Value::I128(v)) => write!(out, "{v}"),
+        (None, Value::F64(v)) => write!(out, "{v}"),
+        (None, Value::Bool(v)) => write!(out, "{v}"),
+        (None, Value::Str(_) | Value::Display(_)) => Ok(()),
+    }
+}
+
+/// Whether `text` must be quoted and escaped to stay one field on one line: a value with a
+/// space, a quote, an `=` or a control character (a newline or an ANSI escape from a request
+/// header would otherwise forge or colour log lines).
+fn needs_quotes(text: &str) -> bool {
+    text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=')
+}

@@ -1,0 +1,105 @@
+//! The request server with JSON logs, loaded for real: 2,000 concurrent HTTP requests on a
+//! multi-thread runtime, every log line valid JSON, every event of a request carrying exactly
+//! that request's id and user, and lines outside requests carrying neither.
+
+#[allow(dead_code)] // the latency figures are the example's, not this test's
+#[path = "../request_server/app.rs"]
+mod app;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How many times `"key":` occurs on a raw line: `serde_json` keeps one of duplicate keys.
+fn occurrences(line: &str, key: &str) -> usize {
+    line.matches(&format!("\"{key}\":")).count()
+}
+
+#[test]
+fn two_thousand_concurrent_requests_log_valid_json_with_only_their_own_values() {
+    const REQUESTS: usize = 2_000;
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let dispatch = app::log_dispatch(
+        app::LogFormat::Json,
+        tracing::Level::INFO,
+        move || writer.clone(),
+        false,
+    );
+    tracing::dispatcher::set_global_default(dispatch).unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcomes = runtime.block_on(async {
+        tracing::info!(requests = REQUESTS, "load started");
+        let listener = app::bind(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app::serve(listener, app::router(true), async move {
+            let _ = stopped.await;
+        }));
+        let outcomes = tokio::time::timeout(
+            Duration::from_secs(120),
+            app::send_requests(addr, REQUESTS, REQUESTS),
+        )
+        .await
+        .expect("2,000 requests answered within two minutes");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        tokio::spawn(async { tracing::info!("load finished") })
+            .await
+            .unwrap();
+        outcomes
+    });
+    let summary = app::summarize(&outcomes, Duration::from_secs(1), true);
+    assert_eq!(
+        (summary.requests, summary.errors, summary.crosstalk),
+        (REQUESTS, 0, 0)
+    );
+
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let mut lines_per_request = vec![0_usize; REQUESTS];
+    let mut outside = 0;
+    for line in text.lines() {
+        let json: Value = serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        if let Some(n) = json["fields"]["n"].as_u64() {
+            let n = usize::try_from(n).unwrap();
+            assert_eq!(json["request_id"], format!("req-{n}"), "{line}");
+            assert_eq!(json["user_id"], format!("user-{n}"), "{line}");
+            assert_eq!(occurrences(line, "request_id"), 1, "{line}");
+            assert_eq!(occurrences(line, "user_id"), 1, "{line}");
+            lines_per_request[n] += 1;
+        } else {
+            assert_eq!(occurrences(line, "request_id"), 0, "{line}");
+            assert_eq!(occurrences(line, "user_id"), 0, "{line}");
+            outside += 1;
+        }
+    }
+    // "request received", "subtask", "answered".
+    assert!(
+        lines_per_request.iter().all(|&count| count == 3),
+        "every request logs three lines: {} do not",
+        lines_per_request.iter().filter(|&&c| c != 3).count()
+    );
+    assert_eq!(outside, 2, "load started, load finished");
+}
