@@ -200,6 +200,8 @@ impl Root {
         }
         // A snapshot shares the trie: keep the change beside it instead of copying its path.
         let old = self.tree.get(key).map(|entry| Arc::clone(&entry.value));
+        // Exact: a snapshot diverged by a few sets then holds no spare room.
+        self.delta.reserve_exact(1);
         self.delta.push(change);
         if self.delta.len() > MAX_DELTA {
             return (old, self.compact());
@@ -253,8 +255,7 @@ impl Map {
     pub(crate) fn insert(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
         let local = usize::from(!entry.meta.inherit);
         let Some(root) = &mut self.root else {
-            let mut tree = Node::default();
-            tree.insert(entry);
+            let tree = Node::single(entry);
             self.root = Some(triomphe::Arc::new(Root {
                 len: 1,
                 local,

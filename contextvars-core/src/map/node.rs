@@ -54,6 +54,11 @@ impl Node {
         node
     }
 
+    /// A top node holding one entry, with no spare room.
+    pub(super) fn single(entry: Entry) -> Node {
+        Node::with_slots(vec![(position(entry.key, 0), Slot::Entry(entry))])
+    }
+
     /// `slots.len()`, which never exceeds the 32 positions.
     fn slot_count(&self) -> u8 {
         u8::try_from(self.slots.len()).expect("at most 32 slots")
