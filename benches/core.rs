@@ -25,7 +25,7 @@ use contextvars::{Context, ContextVar, copy_context};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 /// Context sizes (number of bound variables) for the sized groups.
-const SIZES: [usize; 5] = [1, 8, 64, 1024, 100_000];
+const SIZES: [usize; 6] = [1, 8, 64, 1024, 10_000, 100_000];
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

@@ -129,7 +129,7 @@ fn measure(n: usize) -> Row {
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, which is fine.
-    let rows: Vec<Row> = [1, 64, 10_000].into_iter().map(measure).collect();
+    let rows: Vec<Row> = [1, 64, 10_000, 100_000].into_iter().map(measure).collect();
 
     println!(
         "| variables N | bytes per variable held | snapshot (unchanged) | snapshot after 1 set | snapshot after N sets, per variable | copy_context() | all freed on drop |"

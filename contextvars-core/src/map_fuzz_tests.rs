@@ -99,13 +99,13 @@ fn run_program(pool: &[u64], ops: &[Op]) {
         match *op {
             Op::Insert(k, v) => {
                 let key = pool[k % pool.len()];
-                let old = map.insert(entry(key, v));
+                let (old, _) = map.insert(entry(key, v));
                 let old = old.map(|o| *o.as_any().downcast_ref::<u64>().expect("a u64"));
                 assert_eq!(old, model.insert(key, v));
             }
             Op::Remove(k) => {
                 let key = pool[k % pool.len()];
-                let old = map.remove(key);
+                let (old, _) = map.remove(key);
                 let old = old.map(|o| *o.as_any().downcast_ref::<u64>().expect("a u64"));
                 assert_eq!(old, model.remove(&key));
             }
@@ -197,7 +197,7 @@ fn a_hundred_thousand_entries_keep_every_snapshot() {
     }
     snapshots.push((map.clone(), model.clone()));
     for i in (0..N).step_by(3) {
-        assert!(map.remove(mix(i)).is_some());
+        assert!(map.remove(mix(i)).0.is_some());
         model.remove(&mix(i));
         if i % 30_000 == 0 {
             snapshots.push((map.clone(), model.clone()));

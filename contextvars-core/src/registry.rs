@@ -130,7 +130,9 @@ fn reset<'a>(vars: impl IntoIterator<Item = &'a Registration>) -> usize {
     let displaced = current::with_current(|ctx| {
         let mut displaced = Vec::with_capacity(count);
         for entry in fresh {
-            displaced.extend(ctx.map.insert(entry));
+            let (old, released) = ctx.map.insert(entry);
+            displaced.extend(old);
+            displaced.extend(released);
         }
         displaced
     });

@@ -260,7 +260,11 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             meta: self.meta(),
             value: store(value),
         };
-        let (context, old) = current::with_current(|ctx| (ctx.id(), ctx.map.insert(entry)));
+        let (context, (old, released)) =
+            current::with_current(|ctx| (ctx.id(), ctx.map.insert(entry)));
+        if !released.is_empty() {
+            current::dispose(released);
+        }
         Token {
             var: key,
             var_name: self.name,
@@ -294,8 +298,8 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             })
         });
         match displaced {
-            Some(displaced) => {
-                current::dispose(displaced);
+            Some((old, released)) => {
+                current::dispose(old.into_iter().chain(released));
                 Ok(())
             }
             None => Err(ResetError::new(
@@ -357,8 +361,8 @@ impl<T> Drop for ContextVar<T> {
     fn drop(&mut self) {
         let key = *self.key.get_mut();
         if key != 0 {
-            let removed = current::with_current(|ctx| ctx.map.remove(key));
-            current::dispose(removed);
+            let (old, released) = current::with_current(|ctx| ctx.map.remove(key));
+            current::dispose(old.into_iter().chain(released));
         }
     }
 }

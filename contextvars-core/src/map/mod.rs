@@ -21,35 +21,41 @@
 //! together; a child left with a single entry after a removal is folded back into its parent, so
 //! the set of occupied positions at every level depends only on the set of keys.
 //!
-//! **The root** carries the map's length and the number of `inherit = false` entries beside the
-//! top node, so a map is one pointer and a context two words: every wrapped future carries one,
+//! **The root** carries the map's length and the number of `inherit = false` entries beside a
+//! pointer to the top node and the delta (below), so a map is one pointer and a context two words: every wrapped future carries one,
 //! and a few bytes more pushed small tokio tasks over an allocation step (measured: +110 ns a
 //! task at 32 bytes, nothing at 16).
 //!
 //! **Sharing.** Nodes are reference counted with `triomphe::Arc`, which has no weak count, so a
 //! uniqueness check is one atomic load rather than a read-modify-write. Copying a map (what
-//! `copy_context` does) is one reference count on the root: O(1) at any size. A write walks from
-//! the root to the changed slot and, at each node, mutates in place when this map is the only
-//! owner, or copies that node first when a snapshot shares it (path copying, O(log n) nodes of
-//! at most 32 slots each). Straight-line code that sets and resets without taking snapshots never
-//! allocates a node twice; code that snapshots before every write pays one small copy per level.
+//! `copy_context` does) is one reference count on the root: O(1) at any size. A write to a map
+//! that no snapshot shares mutates the trie in place and allocates nothing.
+//!
+//! **Writes under a snapshot** are where a plain HAMT loses to CPython: copying the path costs
+//! one atomic increment per slot of every copied node (and a decrement when it goes), where
+//! CPython pays a plain increment. So the root keeps a small *delta* beside the trie: at most
+//! eight changes (a binding, or an unbinding of a key the trie holds), one per key, which win
+//! over the trie's bindings. A write whose path in the trie is shared records its change in the
+//! delta instead of copying the path; when the root itself is shared it is copied first, which
+//! costs one reference count for the trie plus one per delta entry, whatever the map's size. A
+//! write to a path this map owns alone still goes into the trie in place. The ninth key in the
+//! delta folds all of them into the trie (path copying, once per eight distinct keys), and so
+//! does removing the last binding. Reads look in the delta first (empty in a map never written
+//! under a snapshot), then walk the trie.
 //!
 //! **Values** are `Arc<dyn Value>`, shared by every snapshot that holds them, and dropped when
 //! the last map holding them goes. A write never drops a value inside the map: the value it
-//! displaces is handed back to the caller, who decides where it is dropped (see
+//! displaces, and those a fold of the delta releases, are handed back to the caller, who decides where it is dropped (see
 //! [`crate::current::Displaced`]), because dropping runs user code.
 //!
 //! **Reads** take `&self` and touch no reference count.
 
+mod node;
+
 use std::any::Any;
 use std::sync::Arc;
 
-type NodeRef = triomphe::Arc<Node>;
-
-const BITS: u32 = 5;
-const MASK: u64 = (1 << BITS) - 1;
-/// The shift of the deepest level: it sees the top four bits of the key.
-const MAX_SHIFT: u32 = 60;
+use node::{Node, NodeRef};
 
 /// A stored value: any `Send + Sync + 'static` type, with its type name for diagnostics.
 pub(crate) trait Value: Any + Send + Sync {
@@ -114,174 +120,109 @@ pub(crate) struct Entry {
     pub(crate) value: ValueRef,
 }
 
+/// Values a write took out of a map besides the one it returns: the older values of keys a
+/// compaction folded into the trie. Dropped by the caller, like the returned value.
+pub(crate) type Released = Vec<ValueRef>;
+
+/// How many changes a root keeps beside a shared trie before it folds them in.
+const MAX_DELTA: usize = 8;
+
+/// A change recorded beside a shared trie: it wins over the trie's binding of its key.
 #[derive(Clone)]
-enum Slot {
-    Entry(Entry),
-    Child(NodeRef),
-    /// Only while a slot is being rebuilt in place; never seen outside `Node::insert`.
-    Vacant,
+enum Delta {
+    Bound(Entry),
+    /// The key is bound in the trie and unbound in this map.
+    Unbound(u64),
 }
 
-#[derive(Clone, Default)]
-struct Node {
-    /// For each of the level's 32 positions, 1 + the index of its slot, or 0 when empty.
-    positions: [u8; 32],
-    slots: Vec<Slot>,
-}
-
-/// The position of `key` at the level that starts at `shift`.
-#[inline]
-fn position(key: u64, shift: u32) -> usize {
-    // The mask keeps the value below 32.
-    #[allow(clippy::cast_possible_truncation)]
-    let position = ((key >> shift) & MASK) as usize;
-    position
-}
-
-impl Node {
+impl Delta {
     #[inline]
-    fn slot(&self, key: u64, shift: u32) -> Option<usize> {
-        match self.positions[position(key, shift)] {
-            0 => None,
-            slot => Some(usize::from(slot) - 1),
+    fn key(&self) -> u64 {
+        match self {
+            Delta::Bound(entry) => entry.key,
+            Delta::Unbound(key) => *key,
         }
-    }
-
-    fn with_slots(slots: Vec<(usize, Slot)>) -> Node {
-        let mut node = Node {
-            positions: [0; 32],
-            slots: Vec::with_capacity(slots.len()),
-        };
-        for (position, slot) in slots {
-            node.slots.push(slot);
-            node.positions[position] = node.slot_count();
-        }
-        node
-    }
-
-    /// `slots.len()`, which never exceeds the 32 positions.
-    fn slot_count(&self) -> u8 {
-        u8::try_from(self.slots.len()).expect("at most 32 slots")
     }
 
     #[inline]
-    fn get(&self, key: u64) -> Option<&Entry> {
-        let mut node = self;
-        let mut shift = 0;
-        loop {
-            match &node.slots[node.slot(key, shift)?] {
-                Slot::Entry(entry) => return (entry.key == key).then_some(entry),
-                Slot::Child(child) => {
-                    node = child;
-                    shift += BITS;
-                }
-                Slot::Vacant => unreachable!("vacant slot outside insert"),
-            }
+    fn entry(&self) -> Option<&Entry> {
+        match self {
+            Delta::Bound(entry) => Some(entry),
+            Delta::Unbound(_) => None,
         }
     }
 
-    /// A node holding two entries whose keys agree below `shift`.
-    fn pair(a: Entry, b: Entry, shift: u32) -> Node {
-        debug_assert!(
-            shift <= MAX_SHIFT,
-            "distinct keys must differ at some level"
-        );
-        let (position_a, position_b) = (position(a.key, shift), position(b.key, shift));
-        if position_a == position_b {
-            let child = Node::pair(a, b, shift + BITS);
-            return Node::with_slots(vec![(position_a, Slot::Child(NodeRef::new(child)))]);
-        }
-        Node::with_slots(vec![
-            (position_a, Slot::Entry(a)),
-            (position_b, Slot::Entry(b)),
-        ])
-    }
-
-    /// Binds `entry.key`; returns the value it replaces, if any.
-    fn insert(&mut self, entry: Entry, shift: u32) -> Option<ValueRef> {
-        let Some(index) = self.slot(entry.key, shift) else {
-            self.slots.push(Slot::Entry(entry));
-            self.positions[position(self.key_of_last(), shift)] = self.slot_count();
-            return None;
-        };
-        match &mut self.slots[index] {
-            Slot::Entry(existing) if existing.key == entry.key => {
-                existing.meta = entry.meta;
-                Some(std::mem::replace(&mut existing.value, entry.value))
-            }
-            Slot::Entry(_) => {
-                let slot = &mut self.slots[index];
-                let Slot::Entry(existing) = std::mem::replace(slot, Slot::Vacant) else {
-                    unreachable!()
-                };
-                *slot = Slot::Child(NodeRef::new(Node::pair(existing, entry, shift + BITS)));
-                None
-            }
-            Slot::Child(child) => NodeRef::make_mut(child).insert(entry, shift + BITS),
-            Slot::Vacant => unreachable!("vacant slot outside insert"),
-        }
-    }
-
-    fn key_of_last(&self) -> u64 {
-        match self.slots.last() {
-            Some(Slot::Entry(entry)) => entry.key,
-            _ => unreachable!("insert pushes an entry"),
-        }
-    }
-
-    /// Unbinds `key`, which must be present; returns its value.
-    fn remove(&mut self, key: u64, shift: u32) -> ValueRef {
-        let index = self.slot(key, shift).expect("a bound key has a slot");
-        match &mut self.slots[index] {
-            Slot::Entry(_) => {
-                self.positions[position(key, shift)] = 0;
-                let Slot::Entry(entry) = self.slots.swap_remove(index) else {
-                    unreachable!()
-                };
-                if index < self.slots.len() {
-                    // The last slot moved into `index`: repoint its position.
-                    let moved_from = self.slot_count() + 1;
-                    let moved = self
-                        .positions
-                        .iter_mut()
-                        .find(|slot| **slot == moved_from)
-                        .expect("every slot has a position");
-                    *moved = u8::try_from(index + 1).expect("at most 32 slots");
-                }
-                entry.value
-            }
-            Slot::Child(child) => {
-                let child = NodeRef::make_mut(child);
-                let removed = child.remove(key, shift + BITS);
-                if let [Slot::Entry(_)] = child.slots.as_slice() {
-                    let last = child.slots.pop().expect("one slot");
-                    self.slots[index] = last;
-                }
-                removed
-            }
-            Slot::Vacant => unreachable!("vacant slot outside insert"),
-        }
-    }
-
-    fn for_each<'a>(&'a self, f: &mut dyn FnMut(&'a Entry)) {
-        for slot in &self.slots {
-            match slot {
-                Slot::Entry(entry) => f(entry),
-                Slot::Child(child) => child.for_each(f),
-                Slot::Vacant => unreachable!("vacant slot outside insert"),
-            }
+    fn into_value(self) -> Option<ValueRef> {
+        match self {
+            Delta::Bound(entry) => Some(entry.value),
+            Delta::Unbound(_) => None,
         }
     }
 }
 
-/// The top of a map: its root node, with the counts that would otherwise make every context
-/// bigger. A map is one pointer, so a context is two words and a wrapped future grows little.
+/// The top of a map: the trie, the changes kept beside it, and the counts that would otherwise
+/// make every context bigger. A map is one pointer, so a context is two words.
 #[derive(Clone)]
 struct Root {
     len: usize,
     /// How many entries belong to variables declared `inherit = false`.
     local: usize,
-    node: Node,
+    /// At most one change per key, at most [`MAX_DELTA`] of them.
+    delta: Vec<Delta>,
+    tree: NodeRef,
+}
+
+impl Root {
+    #[inline]
+    fn get(&self, key: u64) -> Option<&Entry> {
+        match self.delta.iter().find(|change| change.key() == key) {
+            Some(change) => change.entry(),
+            None => self.tree.get(key),
+        }
+    }
+
+    /// Applies `change`; returns the value its key was bound to. `Unbound` only for a bound key.
+    fn write(&mut self, change: Delta) -> (Option<ValueRef>, Released) {
+        let key = change.key();
+        if let Some(index) = self.delta.iter().position(|old| old.key() == key) {
+            if matches!(change, Delta::Unbound(_)) && self.tree.get(key).is_none() {
+                return (self.delta.swap_remove(index).into_value(), Released::new());
+            }
+            let old = std::mem::replace(&mut self.delta[index], change);
+            return (old.into_value(), Released::new());
+        }
+        if let Some(tree) = NodeRef::get_mut(&mut self.tree).filter(|t| t.path_is_unique(key)) {
+            let old = match change {
+                Delta::Bound(entry) => tree.insert(entry),
+                Delta::Unbound(key) => Some(tree.remove(key)),
+            };
+            return (old, Released::new());
+        }
+        // A snapshot shares the trie: keep the change beside it instead of copying its path.
+        let old = self.tree.get(key).map(|entry| Arc::clone(&entry.value));
+        // Exact: a snapshot diverged by a few sets then holds no spare room.
+        self.delta.reserve_exact(1);
+        self.delta.push(change);
+        if self.delta.len() > MAX_DELTA {
+            return (old, self.compact());
+        }
+        (old, Released::new())
+    }
+
+    /// Folds the delta into the trie, copying the shared nodes on the changed paths.
+    fn compact(&mut self) -> Released {
+        if self.delta.is_empty() {
+            return Released::new();
+        }
+        let tree = NodeRef::make_mut(&mut self.tree);
+        self.delta
+            .drain(..)
+            .filter_map(|change| match change {
+                Delta::Bound(entry) => tree.insert(entry),
+                Delta::Unbound(key) => Some(tree.remove(key)),
+            })
+            .collect()
+    }
 }
 
 /// A persistent map from variable keys to values. `Clone` is O(1).
@@ -307,58 +248,71 @@ impl Map {
 
     #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<&Entry> {
-        self.root.as_deref()?.node.get(key)
+        self.root.as_deref()?.get(key)
     }
 
     /// Binds `entry.key` to `entry.value`; returns the value it replaces.
-    pub(crate) fn insert(&mut self, entry: Entry) -> Option<ValueRef> {
+    pub(crate) fn insert(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
         let local = usize::from(!entry.meta.inherit);
         let Some(root) = &mut self.root else {
-            let position = position(entry.key, 0);
+            let tree = Node::single(entry);
             self.root = Some(triomphe::Arc::new(Root {
                 len: 1,
                 local,
-                node: Node::with_slots(vec![(position, Slot::Entry(entry))]),
+                delta: Vec::new(),
+                tree: NodeRef::new(tree),
             }));
-            return None;
+            return (None, Released::new());
         };
+        // A shared root is copied: one reference count for the trie and one per delta entry.
         let root = triomphe::Arc::make_mut(root);
-        let replaced = root.node.insert(entry, 0);
-        if replaced.is_none() {
+        let (old, released) = root.write(Delta::Bound(entry));
+        if old.is_none() {
             root.len += 1;
             root.local += local;
         }
-        replaced
+        (old, released)
     }
 
     /// Unbinds `key`; returns its value if it was bound.
-    pub(crate) fn remove(&mut self, key: u64) -> Option<ValueRef> {
-        let local = usize::from(!self.get(key)?.meta.inherit);
+    pub(crate) fn remove(&mut self, key: u64) -> (Option<ValueRef>, Released) {
+        let Some(entry) = self.get(key) else {
+            return (None, Released::new());
+        };
+        let local = usize::from(!entry.meta.inherit);
         let shared = self.root.as_mut().expect("a bound key has a root");
         let root = triomphe::Arc::make_mut(shared);
-        let removed = root.node.remove(key, 0);
+        let (old, mut released) = root.write(Delta::Unbound(key));
         root.len -= 1;
         root.local -= local;
         if root.len == 0 {
+            // The trie may still hold values the delta unbinds: they leave through `released`.
+            released.extend(root.compact());
+            debug_assert!(root.tree.is_empty());
             self.root = None;
         }
-        Some(removed)
+        (old, released)
     }
 
-    /// Every entry, in key order (which is unrelated to insertion order).
+    /// Every entry, in no particular order.
     pub(crate) fn entries(&self) -> Vec<&Entry> {
         let mut out = Vec::with_capacity(self.len());
         if let Some(root) = &self.root {
-            root.node.for_each(&mut |entry| out.push(entry));
+            root.tree.for_each(&mut |entry| {
+                if !root.delta.iter().any(|change| change.key() == entry.key) {
+                    out.push(entry);
+                }
+            });
+            out.extend(root.delta.iter().filter_map(Delta::entry));
         }
         out
     }
 
     /// This map without the entries of variables declared `inherit = false`: what a child task
     /// or thread starts from. O(1) when there are none.
-    pub(crate) fn inherited(&self) -> (Map, Vec<ValueRef>) {
+    pub(crate) fn inherited(&self) -> (Map, Released) {
         if self.local() == 0 {
-            return (self.clone(), Vec::new());
+            return (self.clone(), Released::new());
         }
         let local: Vec<u64> = self
             .entries()
@@ -367,10 +321,12 @@ impl Map {
             .map(|entry| entry.key)
             .collect();
         let mut map = self.clone();
-        let removed = local
-            .into_iter()
-            .filter_map(|key| map.remove(key))
-            .collect();
+        let mut removed = Released::new();
+        for key in local {
+            let (old, released) = map.remove(key);
+            removed.extend(old);
+            removed.extend(released);
+        }
         (map, removed)
     }
 
@@ -398,7 +354,7 @@ impl Map {
 }
 
 #[cfg(test)]
-#[path = "map_fuzz_tests.rs"]
+#[path = "../map_fuzz_tests.rs"]
 mod fuzz_tests;
 
 #[cfg(test)]
@@ -415,9 +371,9 @@ mod tests {
         map.insert(entry(a, 1));
         map.insert(entry(b, 2));
         assert_eq!((value(&map, a), value(&map, b)), (Some(1), Some(2)));
-        assert!(map.remove(a).is_some());
+        assert!(map.remove(a).0.is_some());
         assert_eq!((value(&map, a), value(&map, b)), (None, Some(2)));
-        assert!(map.remove(b).is_some());
+        assert!(map.remove(b).0.is_some());
         assert!(map.root.is_none());
     }
 
@@ -435,7 +391,7 @@ mod tests {
             x ^= x << 17;
             let key = (x % 5000) | 1;
             if i % 3 == 0 && model.contains_key(&key) {
-                assert!(map.remove(key).is_some());
+                assert!(map.remove(key).0.is_some());
                 model.remove(&key);
             } else {
                 map.insert(entry(key, i));
@@ -461,6 +417,7 @@ mod tests {
         for key in 1..=n {
             assert!(
                 map.remove(key.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                    .0
                     .is_some()
             );
         }
