@@ -86,15 +86,30 @@
 //! None is enabled by default.
 //!
 //! - `tokio`: [`spawn`], [`spawn_blocking`] and [`spawn_local`], tokio's spawn functions with
-//!   each task in a copy of the caller's context.
+//!   each task in a copy of the caller's context, and the [`tokio`] module: a `JoinSet` and
+//!   `spawn_on` in the caller's context, the check that reports writes left in a worker
+//!   thread's own context, and (with `--cfg tokio_unstable`) `inherit_on_spawn`, which puts
+//!   every task of a runtime in a copy of its spawner's context.
+//! - `hyper`: `tokio::ContextExecutor`, hyper's executor for the tasks hyper and hyper-util
+//!   spawn, each in the context it was spawned from (enables `tokio`).
 //! - `futures`: [`StreamExt`], streams that run every `poll_next` in their own context.
+//! - `baggage`: the `baggage` module, variables declared `propagate` as a W3C baggage header
+//!   and in any carrier of string metadata (job queues).
+//! - `serde`: `Serialize` and `Deserialize` for `baggage::Baggage`, to embed the propagated
+//!   variables in a job's payload (enables `baggage`).
 //!
 //! # The crates around it
 //!
-//! - [`contextvars-tower`](https://docs.rs/contextvars-tower): a tower layer that runs every
-//!   HTTP request in its own context and sets variables from headers.
+//! - [`contextvars-tower`](https://docs.rs/contextvars-tower): tower layers that run every
+//!   HTTP request in its own context, set variables from headers and incoming baggage, poll
+//!   streaming bodies in the request's context, and send propagated variables on outgoing
+//!   requests.
 //! - [`contextvars-tracing`](https://docs.rs/contextvars-tracing): context variables on every
-//!   `tracing` log line.
+//!   `tracing` log line, text or JSON, and on every span.
+//! - [`contextvars-opentelemetry`](https://docs.rs/contextvars-opentelemetry): a W3C baggage
+//!   `TextMapPropagator` for the variables declared `propagate`.
+//! - [`contextvars-rayon`](https://docs.rs/contextvars-rayon): rayon's parallel iterators,
+//!   `join`, `scope` and `spawn` in the caller's context.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -108,7 +108,9 @@ fn check_slow(var_name: &'static str, location: &'static Location<'static>) {
         return;
     };
     LEAKED.fetch_add(1, Ordering::Relaxed);
-    let message = format_args!(
+    // A `String`, not `format_args!`: a `format_args!` value cannot outlive its statement
+    // before Rust 1.89, and the crate's MSRV is older.
+    let message = format!(
         "contextvars: `{var_name}` set at {location} by tokio task {task}, which runs in its \
          worker thread's own context: the next unwrapped task on that thread will see the value. \
          Spawn it with `contextvars::spawn`, wrap the future with `with_current_context()`, or \
