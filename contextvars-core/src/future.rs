@@ -10,10 +10,10 @@
 
 use std::borrow::BorrowMut;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
+use std::ptr;
 use std::task::{self, Poll};
-
-use pin_project_lite::pin_project;
 
 use crate::Context;
 
@@ -102,58 +102,39 @@ impl Context {
     }
 }
 
-pin_project! {
-    /// A future (or stream) that runs every poll inside its own [`Context`].
-    ///
-    /// Made by [`FutureExt::with_context`], [`FutureExt::with_current_context`] (where `C` is an
-    /// owned [`Context`]) and [`Context::run_future`] (where `C` is `&mut Context`). The inner
-    /// future is also dropped inside the context, so destructors that read or reset variables see
-    /// the task's values.
-    ///
-    /// A panic in the inner poll leaves the polling thread's context exactly as it was before the
-    /// poll, as [`Context::run`] does.
-    #[must_use = "futures do nothing unless polled"]
-    pub struct WithContext<F, C = Context>
-    where
-        C: BorrowMut<Context>,
-    {
-        // Both are `Some` until `into_inner` takes them: then the drop has nothing to do.
-        #[pin]
-        inner: Option<F>,
-        context: Option<C>,
-    }
-
-    impl<F, C> PinnedDrop for WithContext<F, C>
-    where
-        C: BorrowMut<Context>,
-    {
-        fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            if let Some(context) = this.context {
-                // The inner future is dropped in place, inside its context, so its destructors
-                // see the task's values.
-                context.borrow_mut().run(|| this.inner.set(None));
-            }
-        }
-    }
+/// A future (or stream) that runs every poll inside its own [`Context`].
+///
+/// Made by [`FutureExt::with_context`], [`FutureExt::with_current_context`] (where `C` is an
+/// owned [`Context`]) and [`Context::run_future`] (where `C` is `&mut Context`). The inner
+/// future is also dropped inside the context, so destructors that read or reset variables see
+/// the task's values.
+///
+/// A panic in the inner poll leaves the polling thread's context exactly as it was before the
+/// poll, as [`Context::run`] does.
+#[must_use = "futures do nothing unless polled"]
+pub struct WithContext<F, C = Context>
+where
+    C: BorrowMut<Context>,
+{
+    /// Structurally pinned; dropped in place by `Drop`, moved out only by `into_inner`.
+    inner: ManuallyDrop<F>,
+    /// Not structurally pinned.
+    context: C,
 }
 
 impl<F, C: BorrowMut<Context>> WithContext<F, C> {
     /// Wraps `inner` so that it is polled and dropped inside `context`.
     pub fn new(inner: F, context: C) -> WithContext<F, C> {
         WithContext {
-            inner: Some(inner),
-            context: Some(context),
+            inner: ManuallyDrop::new(inner),
+            context,
         }
     }
 
     /// The context the inner future runs in, with the changes made so far.
     #[must_use]
     pub fn context(&self) -> &Context {
-        match &self.context {
-            Some(context) => context.borrow(),
-            None => unreachable!("taken only by into_inner, which consumes the wrapper"),
-        }
+        self.context.borrow()
     }
 
     /// The context the inner future runs in, mutably, also when the wrapper is pinned (the
@@ -161,25 +142,44 @@ impl<F, C: BorrowMut<Context>> WithContext<F, C> {
     /// finished future that cannot be unpinned.
     #[must_use]
     pub fn context_mut(self: Pin<&mut Self>) -> &mut Context {
-        self.parts().1
+        self.project().1
     }
 
     /// The inner future (finished or not) and its context, with the changes made so far.
-    pub fn into_inner(mut self) -> (F, C) {
-        // `self` is taken by value, so it is not pinned and `inner` may move.
-        match (self.inner.take(), self.context.take()) {
-            (Some(inner), Some(context)) => (inner, context),
-            _ => unreachable!("taken only by into_inner, which consumes the wrapper"),
+    pub fn into_inner(self) -> (F, C) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped nor used again, so each field is moved out exactly
+        // once. `self` was taken by value, so it is not pinned and `inner` may move.
+        unsafe {
+            let inner = ManuallyDrop::take(&mut this.inner);
+            (inner, ptr::read(ptr::from_ref(&this.context)))
         }
     }
 
     #[inline]
-    fn parts(self: Pin<&mut Self>) -> (Pin<&mut F>, &mut Context) {
-        let this = self.project();
-        match (this.inner.as_pin_mut(), this.context) {
-            (Some(inner), Some(context)) => (inner, context.borrow_mut()),
-            _ => unreachable!("taken only by into_inner, which consumes the wrapper"),
+    fn project(self: Pin<&mut Self>) -> (Pin<&mut F>, &mut Context) {
+        // SAFETY: nothing here moves out of `self`. `inner` is structurally pinned: it is never
+        // moved while pinned (`into_inner` takes `self` by value, so only an unpinned wrapper
+        // gives it up), `Drop` drops it in place, and there is no hand-written `Unpin` impl (the
+        // auto impl needs `F: Unpin`). `context` is not pinned: nothing relies on its address,
+        // so a plain `&mut` to it is fine.
+        unsafe {
+            let this = self.get_unchecked_mut();
+            (
+                Pin::new_unchecked(&mut *this.inner),
+                this.context.borrow_mut(),
+            )
         }
+    }
+}
+
+impl<F, C: BorrowMut<Context>> Drop for WithContext<F, C> {
+    fn drop(&mut self) {
+        let inner = &mut self.inner;
+        // SAFETY: `inner` is dropped exactly once, here, and in place, as pinning requires; the
+        // wrapper never touches it again.
+        let drop_inner = || unsafe { ManuallyDrop::drop(inner) };
+        self.context.borrow_mut().run(drop_inner);
     }
 }
 
@@ -188,7 +188,7 @@ impl<F: Future, C: BorrowMut<Context>> Future for WithContext<F, C> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<F::Output> {
-        let (inner, context) = self.parts();
+        let (inner, context) = self.project();
         context.run(|| inner.poll(cx))
     }
 }
@@ -201,9 +201,7 @@ where
     C: BorrowMut<Context>,
 {
     fn is_terminated(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_none_or(futures_core::FusedFuture::is_terminated)
+        futures_core::FusedFuture::is_terminated(&*self.inner)
     }
 }
 
@@ -218,14 +216,12 @@ where
 
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<Option<S::Item>> {
-        let (inner, context) = self.parts();
+        let (inner, context) = self.project();
         context.run(|| inner.poll_next(cx))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner
-            .as_ref()
-            .map_or((0, Some(0)), futures_core::Stream::size_hint)
+        self.inner.size_hint()
     }
 }
 
@@ -237,9 +233,7 @@ where
     C: BorrowMut<Context>,
 {
     fn is_terminated(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_none_or(futures_core::FusedStream::is_terminated)
+        futures_core::FusedStream::is_terminated(&*self.inner)
     }
 }
 
