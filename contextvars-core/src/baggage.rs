@@ -23,9 +23,9 @@
 //! ```
 //! use std::collections::HashMap;
 //!
-//! use contextvars_core::ContextVar;
-//! use contextvars_core::baggage::{self, Accept};
-//! use contextvars_core::propagate::Propagated;
+//! use contextvars::ContextVar;
+//! use contextvars::baggage::{self, Accept};
+//! use contextvars::propagate::Propagated;
 //!
 //! // With the facade: `#[context_var(default = String::from("none"), propagate)]`.
 //! static TENANT: ContextVar<String> = ContextVar::with_default("TENANT", || "none".to_owned());

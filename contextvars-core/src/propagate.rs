@@ -22,8 +22,8 @@ use crate::var::ContextVar;
 /// Register runtime variables once, at start-up:
 ///
 /// ```
-/// use contextvars_core::ContextVar;
-/// use contextvars_core::propagate::{self, Propagated};
+/// use contextvars::ContextVar;
+/// use contextvars::propagate::{self, Propagated};
 ///
 /// static TENANT: ContextVar<String> = ContextVar::new("tenant");
 /// static PRIORITY: ContextVar<u8> = ContextVar::with_default("priority", || 0);
@@ -92,8 +92,8 @@ impl<T: Clone + Send + Sync + 'static> Propagated<T> {
     /// that is not a valid value; under the variable's name as the key.
     ///
     /// ```
-    /// use contextvars_core::ContextVar;
-    /// use contextvars_core::propagate::Propagated;
+    /// use contextvars::ContextVar;
+    /// use contextvars::propagate::Propagated;
     ///
     /// static ROLES: ContextVar<Vec<String>> = ContextVar::new("roles");
     ///
