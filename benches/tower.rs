@@ -1,0 +1,131 @@
+//! One request through a service, in process, with the request server example's set-up: two
+//! declared variables reset to their defaults and two set from headers, read by the handler.
+//!
+//! - `bare`: the handler alone, reading its values from the request's headers;
+//! - `ours`: `ContextLayer` (fresh context, reset, two `header_var`s), the handler reads the
+//!   variables;
+//! - `tokio`: the same values from the headers into two `task_local!` scopes around the handler;
+//! - `tower_http`: tower-http's `SetRequestIdLayer` and `PropagateRequestIdLayer` around the
+//!   bare handler (one id, generated when absent, echoed on the response).
+//!
+//! Every service is ready at once and its future completes on the first poll, which this bench
+//! does with a no-op waker: the figures are the per-request cost of each approach, without an
+//! executor or a network. Benchmark ids are `request/<contender>`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{self, Poll, Waker};
+
+use contextvars::module_vars;
+use contextvars_tower::ContextLayer;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, Request, Response};
+use tower::{Layer, Service, ServiceBuilder, service_fn};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+mod request {
+    use contextvars::context_var;
+
+    #[context_var(default = String::new())]
+    pub static REQUEST_ID: String;
+
+    #[context_var(default = String::from("anonymous"))]
+    pub static USER_ID: String;
+}
+
+tokio::task_local! {
+    static TOKIO_REQUEST_ID: String;
+    static TOKIO_USER_ID: String;
+}
+
+fn header(headers: &HeaderMap, name: &str, default: &str) -> String {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or(default)
+        .to_owned()
+}
+
+fn request() -> Request<()> {
+    Request::builder()
+        .header("x-request-id", "req-7")
+        .header("x-user-id", "user-7")
+        .body(())
+        .unwrap()
+}
+
+/// Calls `service` once and polls its future to completion, which it reaches at once.
+fn call<S: Service<Request<()>>>(service: &mut S, request: Request<()>) -> S::Response {
+    let mut cx = task::Context::from_waker(Waker::noop());
+    assert!(service.poll_ready(&mut cx).is_ready());
+    let mut future = pin!(service.call(request));
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(response)) => response,
+        _ => panic!("the service completes on its first poll"),
+    }
+}
+
+fn bench_request(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request");
+
+    let mut bare = service_fn(|request: Request<()>| async move {
+        let id = header(request.headers(), "x-request-id", "");
+        let user = header(request.headers(), "x-user-id", "anonymous");
+        Ok::<_, Infallible>(Response::new(id.len() + user.len()))
+    });
+    group.bench_function("bare", |b| {
+        b.iter(|| black_box(call(&mut bare, black_box(request()))));
+    });
+
+    let layer = ContextLayer::new()
+        .reset(&module_vars!(request))
+        .header_var(&request::REQUEST_ID, "x-request-id", |value| {
+            value.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+        })
+        .header_var(&request::USER_ID, "x-user-id", |value| {
+            value
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("anonymous")
+                .to_owned()
+        });
+    let mut ours = layer.layer(service_fn(|_: Request<()>| async {
+        let len = request::REQUEST_ID.with(|id| id.map_or(0, String::len))
+            + request::USER_ID.with(|user| user.map_or(0, String::len));
+        Ok::<_, Infallible>(Response::new(len))
+    }));
+    group.bench_function("ours", |b| {
+        b.iter(|| black_box(call(&mut ours, black_box(request()))));
+    });
+
+    let mut tokio = service_fn(|request: Request<()>| {
+        let id = header(request.headers(), "x-request-id", "");
+        let user = header(request.headers(), "x-user-id", "anonymous");
+        TOKIO_REQUEST_ID.scope(
+            id,
+            TOKIO_USER_ID.scope(user, async {
+                let len = TOKIO_REQUEST_ID.with(String::len) + TOKIO_USER_ID.with(String::len);
+                Ok::<_, Infallible>(Response::new(len))
+            }),
+        )
+    });
+    group.bench_function("tokio", |b| {
+        b.iter(|| black_box(call(&mut tokio, black_box(request()))));
+    });
+
+    let mut tower_http = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .service(bare);
+    group.bench_function("tower_http", |b| {
+        b.iter(|| black_box(call(&mut tower_http, black_box(request()))));
+    });
+
+    group.finish();
+    // The layer set the variables in each request's own context only.
+    assert!(!request::REQUEST_ID.is_set());
+}
+
+criterion_group!(benches, bench_request);
+criterion_main!(benches);
