@@ -5,15 +5,15 @@
 //! thread at that context's data instead, which the entering call holds by `&mut` until it
 //! leaves. Every API call reaches the current one through [`with_current`], which hands out
 //! `&mut ContextData` for a closure that must not call user code: no value is dropped, no
-//! default factory runs and no user closure is called while that borrow is live. Values that a write pushes out of the map come back as [`Displaced`],
-//! dropped after the borrow ends.
+//! default factory runs and no user closure is called while that borrow is live. Values that a
+//! write pushes out of the map come back as [`Displaced`], dropped after the borrow ends.
 //!
 //! Borrowing reads ([`read`], behind [`crate::ContextVar::with`]) hand user code a `&T` that
-//! points into a value owned by the current map, then run that code with the map free to change: a `with` closure
-//! may set other variables, enter other contexts or reset the one it is reading. To keep the
-//! `&T` alive without a reference count per read, the thread counts open borrows, and while any
-//! is open, a displaced value is parked in a per-thread list instead of being dropped; the list
-//! is emptied when the last borrow closes.
+//! points into a value owned by the current map, then run that code with the map free to
+//! change: a `with` closure may set other variables, enter other contexts or reset the one it
+//! is reading. To keep the `&T` alive without a reference count per read, the thread counts
+//! open borrows, and while any is open, a displaced value is parked in a per-thread list
+//! instead of being dropped; the list is emptied when the last borrow closes.
 
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
@@ -296,22 +296,4 @@ fn next_context_id() -> u64 {
         state.ids.set((next + 1, end));
         next
     })
-}
-
-static NEXT_VAR_KEY: AtomicU64 = AtomicU64::new(1);
-
-/// A process-unique, non-zero variable key, spread over all 64 bits.
-///
-/// The counter goes through the splitmix64 finalizer, a bijection on `u64`, so distinct counter
-/// values give distinct keys and the map can use keys as their own hashes (see `map.rs`).
-pub(crate) fn next_var_key() -> u64 {
-    loop {
-        let mut z = NEXT_VAR_KEY.fetch_add(1, Ordering::Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        if z != 0 {
-            return z;
-        }
-    }
 }

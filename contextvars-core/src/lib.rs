@@ -43,6 +43,7 @@ mod erased;
 mod error;
 mod future;
 mod join;
+mod keys;
 mod map;
 mod module_path;
 pub mod propagate;

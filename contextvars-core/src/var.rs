@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::current::{self, Displaced};
 use crate::error::{LookupError, ResetError, ResetErrorKind};
+use crate::keys;
 use crate::map::{Entry, Meta, store};
 
 /// A context variable: a value that depends on the current [`Context`](crate::Context).
@@ -131,7 +132,7 @@ impl<T> ContextVar<T> {
 
     #[cold]
     fn allocate_key(&self) -> u64 {
-        let fresh = current::next_var_key();
+        let fresh = keys::next_var_key();
         match self
             .key
             .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)

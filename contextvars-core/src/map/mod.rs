@@ -5,7 +5,7 @@
 //! what its keys are.
 //!
 //! **Keys.** Every variable gets a 64-bit key the first time it is used: a global counter passed
-//! through a bijective mixer (see [`crate::current::next_var_key`]). Two variables therefore
+//! through a bijective mixer (see [`crate::keys::next_var_key`]). Two variables therefore
 //! never share a key, and the key is already uniformly spread, so it is its own hash: no hashing
 //! on lookup and no collision nodes. Zero is reserved for "no key yet".
 //!
