@@ -5,27 +5,14 @@
 #[allow(dead_code)] // the latency figures are the example's, not this test's
 #[path = "../request_server/app.rs"]
 mod app;
+#[path = "support/log_buffer.rs"]
+mod log_buffer;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use log_buffer::LogBuffer;
 use serde_json::Value;
 use tokio::sync::oneshot;
-
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// How many times `"key":` occurs on a raw line: `serde_json` keeps one of duplicate keys.
 fn occurrences(line: &str, key: &str) -> usize {

@@ -6,28 +6,15 @@
 
 #[path = "../request_server/app.rs"]
 mod app;
+#[path = "support/log_buffer.rs"]
+mod log_buffer;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use log_buffer::LogBuffer;
 use tokio::sync::oneshot;
-
-/// Everything the test binary logs, through the example's log format.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Installs the process-wide subscriber once; every test shares the buffer.
 fn log_buffer() -> &'static LogBuffer {

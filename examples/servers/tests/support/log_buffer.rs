@@ -1,0 +1,20 @@
+//! Everything a test logs, kept in memory. Include with
+//! `#[path = "support/log_buffer.rs"] mod log_buffer;`.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// A writer whose clones append to one shared buffer.
+#[derive(Clone, Default)]
+pub struct LogBuffer(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
