@@ -18,13 +18,15 @@ use axum::routing::get;
 use contextvars::{context_var, module_vars};
 use contextvars_tower::{ContextLayer, EchoHeaderLayer};
 use contextvars_tracing::ContextFields;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing::info;
+
+#[path = "../http_client.rs"]
+mod http_client;
+
+use http_client::{HttpClient, fetch};
 
 /// What the server knows about the request being handled, set by the layer from headers.
 pub mod request {
@@ -240,7 +242,7 @@ pub struct Outcome {
 /// Sends `requests` requests to `addr` with at most `concurrency` in flight, request `n` as
 /// `GET /work/{n}` with its own `x-request-id` and `x-user-id`; the outcomes, in order of `n`.
 pub async fn send_requests(addr: SocketAddr, requests: usize, concurrency: usize) -> Vec<Outcome> {
-    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+    let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(concurrency)
         .build_http();
     let next = Arc::new(AtomicUsize::new(0));
@@ -272,33 +274,11 @@ pub async fn send_requests(addr: SocketAddr, requests: usize, concurrency: usize
     outcomes
 }
 
-async fn get_work(
-    client: &Client<HttpConnector, Empty<Bytes>>,
-    addr: SocketAddr,
-    n: usize,
-) -> Result<String, String> {
+async fn get_work(client: &HttpClient, addr: SocketAddr, n: usize) -> Result<String, String> {
     let request = hyper::Request::get(format!("http://{addr}/work/{n}"))
         .header("x-request-id", format!("req-{n}"))
-        .header("x-user-id", format!("user-{n}"))
-        .body(Empty::new())
-        .map_err(|err| err.to_string())?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|err| err.to_string())?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|err| err.to_string())?
-        .to_bytes();
-    let body = String::from_utf8(body.to_vec()).map_err(|err| err.to_string())?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("{status}: {body}"))
-    }
+        .header("x-user-id", format!("user-{n}"));
+    fetch(client, request).await
 }
 
 /// What a load run measured.

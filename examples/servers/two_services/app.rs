@@ -15,11 +15,14 @@ use contextvars::baggage::Accept;
 use contextvars::module_vars;
 use contextvars_tower::{ContextLayer, PropagateLayer, PropagateService};
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpSocket};
+
+#[path = "../http_client.rs"]
+mod http_client;
+
+use http_client::{HttpClient, fetch};
 use tower::{Layer, ServiceExt};
 
 /// What both services know about the request being handled.
@@ -43,8 +46,6 @@ use request::{REQUEST_ID, TENANT, USER_ID};
 
 /// The keys the backend takes from its callers' baggage.
 const BACKEND_ACCEPTS: [&str; 2] = ["request_id", "tenant"];
-
-type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
 /// The gateway's client to the backend: every request it sends carries the propagated
 /// variables of the request being handled.
@@ -218,24 +219,6 @@ async fn call_gateway(
         .header("x-request-id", format!("req-{n}"))
         .header("x-tenant", format!("tenant-{}", n % 7))
         .header("x-user-id", format!("user-{n}"))
-        .header("baggage", "tenant=forged,USER_ID=root")
-        .body(Empty::new())
-        .map_err(|err| err.to_string())?;
-    let response = client
-        .request(request)
-        .await
-        .map_err(|err| err.to_string())?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|err| err.to_string())?
-        .to_bytes();
-    let body = String::from_utf8(body.to_vec()).map_err(|err| err.to_string())?;
-    if status.is_success() {
-        Ok(body)
-    } else {
-        Err(format!("{status}: {body}"))
-    }
+        .header("baggage", "tenant=forged,USER_ID=root");
+    fetch(client, request).await
 }
