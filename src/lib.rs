@@ -105,9 +105,14 @@
 //!   streaming bodies in the request's context, and send propagated variables on outgoing
 //!   requests.
 //! - [`contextvars-tracing`](https://docs.rs/contextvars-tracing): context variables on every
-//!   `tracing` log line, text or JSON, and on every span.
+//!   `tracing` log line, text or JSON, and on every span; and `tracing`'s current span carried
+//!   through every hand-off with the variables.
 //! - [`contextvars-opentelemetry`](https://docs.rs/contextvars-opentelemetry): a W3C baggage
-//!   `TextMapPropagator` for the variables declared `propagate`.
+//!   `TextMapPropagator` for the variables declared `propagate`, and OpenTelemetry's current
+//!   context carried through every hand-off with the variables.
+//!
+//! Other libraries with a thread-local "current" of their own ride along the same way, through
+//! [`companion`].
 //! - [`contextvars-rayon`](https://docs.rs/contextvars-rayon): rayon's parallel iterators,
 //!   `join`, `scope` and `spawn` in the caller's context.
 
@@ -115,8 +120,8 @@
 
 pub use contextvars_core::{
     Context, ContextTemplate, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard,
-    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, copy_context, propagate, registry,
-    reset_all, thread,
+    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, companion, copy_context, propagate,
+    registry, reset_all, thread,
 };
 
 /// Propagated variables as a W3C baggage header and in job metadata (feature `baggage`).

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::fmt;
 
+use crate::companion::{self, Carried};
 use crate::current::{self, ContextData};
 use crate::map::Entry;
 use crate::var::ContextVar;
@@ -35,6 +36,8 @@ use crate::var::ContextVar;
 #[derive(Default)]
 pub struct Context {
     pub(crate) data: ContextData,
+    /// The states of the [companions](crate::companion) this context carries.
+    pub(crate) carried: Carried,
 }
 
 /// An O(1) snapshot of the current context: Python's `contextvars.copy_context()`.
@@ -45,6 +48,7 @@ pub struct Context {
 pub fn copy_context() -> Context {
     Context {
         data: current::with_current(|ctx| ContextData::with_map(ctx.map.clone())),
+        carried: companion::capture(),
     }
 }
 
@@ -54,6 +58,7 @@ impl Context {
     pub const fn new() -> Context {
         Context {
             data: ContextData::new(),
+            carried: None,
         }
     }
 
@@ -68,6 +73,7 @@ impl Context {
         current::dispose(removed);
         Context {
             data: ContextData::with_map(map),
+            carried: companion::capture(),
         }
     }
 
@@ -79,15 +85,15 @@ impl Context {
     /// the outer one exactly. Entering a context twice at once is impossible: `run` takes
     /// `&mut self`.
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let _entered = current::Entered::new(&mut self.data);
+        let _entered = self.enter();
         f()
     }
 
     /// Makes this context current until the guard drops: the unscoped form of [`run`](Self::run),
     /// for hooks that enter and leave in separate calls.
-    #[cfg(all(feature = "tokio", tokio_unstable))]
+    #[inline]
     pub(crate) fn enter(&mut self) -> current::Entered<'_> {
-        current::Entered::new(&mut self.data)
+        current::Entered::new(&mut self.data, self.carried.as_deref())
     }
 
     /// The value this context binds to `var` (not its default).
@@ -171,6 +177,7 @@ impl Clone for Context {
     fn clone(&self) -> Context {
         Context {
             data: ContextData::with_map(self.data.map.clone()),
+            carried: self.carried.clone(),
         }
     }
 }

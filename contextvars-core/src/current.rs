@@ -18,8 +18,10 @@
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::companion::{self, CarriedState};
 use crate::map::{Map, Value, ValueRef};
 
 /// The contents of a context: its identity and its bindings.
@@ -164,30 +166,65 @@ pub(crate) fn in_thread_context() -> bool {
 /// Entering stores a pointer, so it costs the same at any size and touches no reference count.
 /// The `&mut` borrow the guard holds keeps `data` in place and out of everyone else's reach
 /// while the thread reaches it through that pointer.
+///
+/// The [companion](crate::companion) states the context carries are entered once the context
+/// is current and left while it still is; a context that carries none pays one branch.
 pub(crate) struct Entered<'a> {
     previous: *mut ContextData,
+    carried: Option<&'a [Arc<dyn CarriedState>]>,
     _data: PhantomData<&'a mut ContextData>,
 }
 
 impl<'a> Entered<'a> {
     #[inline]
-    pub(crate) fn new(data: &'a mut ContextData) -> Entered<'a> {
+    pub(crate) fn new(
+        data: &'a mut ContextData,
+        carried: Option<&'a [Arc<dyn CarriedState>]>,
+    ) -> Entered<'a> {
         let data: *mut ContextData = data;
-        Entered {
+        let mut entered = Entered {
             previous: STATE.with(|state| state.entered.replace(data)),
+            carried: None,
             _data: PhantomData,
+        };
+        if let Some(carried) = carried {
+            // A panic in a companion drops `entered`, which then leaves only the context.
+            companion::enter_all(carried);
+            entered.carried = Some(carried);
         }
+        entered
     }
 }
 
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
-        // Guards drop in reverse order of creation on their thread (they are not `Send`, and
-        // each lives on the stack of the call that entered), so this restores exactly the
-        // context that was current before.
-        STATE.with(|state| state.entered.set(self.previous));
+        if let Some(carried) = self.carried {
+            // The context is restored even if a companion panics.
+            let _restore = Restore(self.previous);
+            companion::exit_all(carried);
+        } else {
+            restore(self.previous);
+        }
     }
+}
+
+/// Restores the thread's previous context when dropped.
+struct Restore(*mut ContextData);
+
+impl Drop for Restore {
+    #[inline]
+    fn drop(&mut self) {
+        restore(self.0);
+    }
+}
+
+#[inline]
+fn restore(previous: *mut ContextData) {
+    // Guards drop in reverse order of creation on their thread (they are not `Send`, and
+    // each lives on the stack of the call that entered), so this restores exactly the
+    // context that was current before.
+    STATE.with(|state| state.entered.set(previous));
 }
 
 /// Calls `f` with a borrow of the value bound to `key` in the current context, or with `None`.

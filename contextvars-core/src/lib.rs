@@ -37,6 +37,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "baggage")))]
 pub mod baggage;
 mod bind;
+pub mod companion;
 mod context;
 mod current;
 mod erased;
