@@ -1,5 +1,9 @@
 //! Context variables on every log line and every span written through [`tracing`].
 //!
+//! [`carry_spans`] makes the span current where work is handed off (a spawned task, a
+//! blocking closure, a parallel iterator, a job, a streaming body) current where it runs, so
+//! that spans made there are its children and a trace never splits at a hand-off.
+//!
 //! Choose the variables once with [`ContextFields`] (a list, the declared variables of a
 //! module, or every declared one, minus any secret), then:
 //!
@@ -115,11 +119,13 @@
 //! types are left out. A value whose `Display` panics is left out of the line (the panic hook
 //! still reports the panic), and the line is written.
 
+mod carry;
 mod fields;
 mod format;
 mod json;
 mod span;
 mod text;
 
+pub use carry::{CurrentSpan, carry_spans};
 pub use format::{Colours, ContextFields};
 pub use span::{ContextSpanLayer, SpanTemplate};
