@@ -32,6 +32,9 @@ pub struct ContextFields<F = Format> {
     output: Output,
     /// The key JSON lines nest the variables under, if any.
     nest: Option<Cow<'static, str>>,
+    /// Whether lines carry the current OpenTelemetry span's ids.
+    #[cfg(feature = "opentelemetry")]
+    trace_ids: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -70,6 +73,8 @@ impl ContextFields {
             selection: Selection::new(),
             output: Output::Text,
             nest: None,
+            #[cfg(feature = "opentelemetry")]
+            trace_ids: false,
         }
     }
 }
@@ -92,6 +97,8 @@ impl<F> ContextFields<F> {
             selection: self.selection,
             output: self.output,
             nest: self.nest,
+            #[cfg(feature = "opentelemetry")]
+            trace_ids: self.trace_ids,
         }
     }
 
@@ -116,6 +123,23 @@ impl<F> ContextFields<F> {
     #[must_use]
     pub fn nest_under(mut self, key: impl Into<Cow<'static, str>>) -> ContextFields<F> {
         self.nest = Some(key.into());
+        self
+    }
+
+    /// Also writes the ids of the OpenTelemetry span the event is logged in: keys `trace_id`
+    /// (32 hex digits) and `span_id` (16) of JSON lines, at the top level before the
+    /// variables, and fields ` trace_id=… span_id=…` at the end of text lines; nothing where
+    /// no valid span is current.
+    ///
+    /// The span is the one current in OpenTelemetry's context, which tracing-opentelemetry's
+    /// layer sets to the entered tracing span's (its default "context activation"): with
+    /// spans going to OpenTelemetry through tracing-opentelemetry, a line carries the ids of
+    /// the span it was logged in, the ones that span is exported with.
+    #[cfg(feature = "opentelemetry")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+    #[must_use]
+    pub fn trace_ids(mut self) -> ContextFields<F> {
+        self.trace_ids = true;
         self
     }
 
@@ -233,8 +257,17 @@ where
             };
             writer.write_str(&line[..at])?;
             match self.output {
-                Output::Text => text::write_fields(&self.selection, &mut writer, ansi)?,
+                Output::Text => {
+                    text::write_fields(&self.selection, &mut writer, ansi)?;
+                    #[cfg(feature = "opentelemetry")]
+                    if self.trace_ids {
+                        crate::trace_ids::write_text(&mut writer, ansi)?;
+                    }
+                }
                 Output::Json => {
+                    #[cfg(feature = "opentelemetry")]
+                    let empty = empty
+                        && !(self.trace_ids && crate::trace_ids::write_json(&mut writer, empty)?);
                     json::write_fields(&self.selection, &mut writer, empty, self.nest.as_deref())?;
                 }
             }

@@ -125,6 +125,8 @@ mod format;
 mod json;
 mod span;
 mod text;
+#[cfg(feature = "opentelemetry")]
+mod trace_ids;
 
 pub use carry::{CurrentSpan, carry_spans};
 pub use format::{Colours, ContextFields};
