@@ -266,8 +266,11 @@ where
                 }
                 Output::Json => {
                     #[cfg(feature = "opentelemetry")]
-                    let empty = empty
-                        && !(self.trace_ids && crate::trace_ids::write_json(&mut writer, empty)?);
+                    let empty = {
+                        let wrote =
+                            self.trace_ids && crate::trace_ids::write_json(&mut writer, empty)?;
+                        empty && !wrote
+                    };
                     json::write_fields(&self.selection, &mut writer, empty, self.nest.as_deref())?;
                 }
             }
