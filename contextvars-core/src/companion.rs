@@ -216,8 +216,7 @@ fn capture_registered() -> Carried {
 
 /// Enters every state of `carried`, first to last. If one panics, those entered before it
 /// are left again and the panic continues.
-#[cold]
-#[inline(never)]
+#[inline]
 pub(crate) fn enter_all(carried: &[Arc<dyn CarriedState>]) {
     struct Unwind<'a> {
         entered: &'a [Arc<dyn CarriedState>],
@@ -239,8 +238,7 @@ pub(crate) fn enter_all(carried: &[Arc<dyn CarriedState>]) {
 }
 
 /// Leaves every state of `carried`, last to first.
-#[cold]
-#[inline(never)]
+#[inline]
 pub(crate) fn exit_all(carried: &[Arc<dyn CarriedState>]) {
     for state in carried.iter().rev() {
         state.exit();
@@ -281,10 +279,12 @@ struct State<C: Companion> {
 }
 
 impl<C: Companion> CarriedState for State<C> {
+    #[inline]
     fn enter(&self) {
         self.companion.enter(&self.state);
     }
 
+    #[inline]
     fn exit(&self) {
         self.companion.exit(&self.state);
     }

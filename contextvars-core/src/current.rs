@@ -182,16 +182,33 @@ impl<'a> Entered<'a> {
         carried: Option<&'a [Arc<dyn CarriedState>]>,
     ) -> Entered<'a> {
         let data: *mut ContextData = data;
+        let previous = STATE.with(|state| state.entered.replace(data));
+        match carried {
+            None => Entered {
+                previous,
+                carried: None,
+                _data: PhantomData,
+            },
+            Some(carried) => Entered::enter_companions(previous, carried),
+        }
+    }
+
+    /// The rest of [`new`](Self::new) for a context that carries companion states: out of
+    /// line, so that the common path has no call that may unwind.
+    #[cold]
+    #[inline(never)]
+    fn enter_companions(
+        previous: *mut ContextData,
+        carried: &'a [Arc<dyn CarriedState>],
+    ) -> Entered<'a> {
         let mut entered = Entered {
-            previous: STATE.with(|state| state.entered.replace(data)),
+            previous,
             carried: None,
             _data: PhantomData,
         };
-        if let Some(carried) = carried {
-            // A panic in a companion drops `entered`, which then leaves only the context.
-            companion::enter_all(carried);
-            entered.carried = Some(carried);
-        }
+        // A panic in a companion drops `entered`, which then leaves only the context.
+        companion::enter_all(carried);
+        entered.carried = Some(carried);
         entered
     }
 }
@@ -199,14 +216,20 @@ impl<'a> Entered<'a> {
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(carried) = self.carried {
-            // The context is restored even if a companion panics.
-            let _restore = Restore(self.previous);
-            companion::exit_all(carried);
-        } else {
-            restore(self.previous);
+        match self.carried {
+            None => restore(self.previous),
+            Some(carried) => leave_companions(self.previous, carried),
         }
     }
+}
+
+/// Leaves the companion states of a context, then restores the previous context, also if a
+/// companion panics.
+#[cold]
+#[inline(never)]
+fn leave_companions(previous: *mut ContextData, carried: &[Arc<dyn CarriedState>]) {
+    let _restore = Restore(previous);
+    companion::exit_all(carried);
 }
 
 /// Restores the thread's previous context when dropped.

@@ -103,8 +103,17 @@ impl<F> ContextFields<F> {
     }
 
     /// Writes JSON lines: tracing-subscriber's JSON format (`timestamp`, `level`, `fields`,
-    /// `target`, the current span and the span list), with every chosen variable bound in the
-    /// current context as a key of the line's object, named after the variable.
+    /// `target`), with every chosen variable bound in the current context as a key of the
+    /// line's object, named after the variable.
+    ///
+    /// Each variable appears once per line: this format leaves out tracing-subscriber's
+    /// current span (`span`) and span list (`spans`), where the [span
+    /// layer](Self::span_layer) would repeat the variables. To keep them, give the format
+    /// back with [`with_format`](Self::with_format):
+    /// `.json().with_format(tracing_subscriber::fmt::format().json().with_current_span(true)
+    /// .with_span_list(true))` (the variables then also appear there when the span layer
+    /// records them). With OpenTelemetry, `trace_ids` (feature `opentelemetry`) names the span
+    /// a line was logged in.
     ///
     /// Strings become JSON strings, numbers and `bool`s JSON numbers and booleans, other
     /// values the JSON string of their `Display`. Use tracing-subscriber's JSON field
@@ -112,7 +121,12 @@ impl<F> ContextFields<F> {
     /// JSON.
     #[must_use]
     pub fn json(self) -> ContextFields<Format<Json, SystemTime>> {
-        let mut fields = self.with_format(tracing_subscriber::fmt::format().json());
+        let mut fields = self.with_format(
+            tracing_subscriber::fmt::format()
+                .json()
+                .with_current_span(false)
+                .with_span_list(false),
+        );
         fields.output = Output::Json;
         fields
     }

@@ -28,6 +28,9 @@ use crate::fields::{Selection, Value, render};
 /// .with(spans)`): a layer learns of a span before it is given the span's records only if it
 /// comes earlier.
 ///
+/// A span that declares a field of a variable's name itself (one opened from a
+/// [`SpanTemplate`], a request span) is left to record it: each variable appears once per span.
+///
 /// The values are read once, when the span is created, in the context of the code that
 /// creates it: a later `set` does not change the span (a log event's own variables, written by
 /// [`ContextFields`](crate::ContextFields), are read when the event is logged). A span
@@ -82,7 +85,7 @@ impl<S: Subscriber> Layer<S> for ContextSpanLayer {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
 
-    fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
         let Some(dispatch) = self
             .dispatch
             .get()
@@ -90,7 +93,15 @@ impl<S: Subscriber> Layer<S> for ContextSpanLayer {
         else {
             return;
         };
-        let values = read_values(&self.selection);
+        let mut values = read_values(&self.selection);
+        // A span that declares a variable's field itself (a span template's, a request span's)
+        // records it there: once per span.
+        let declared = attrs.metadata().fields();
+        for (value, field) in values.iter_mut().zip(&self.selection.fields) {
+            if value.is_some() && declared.field(&*field.name).is_some() {
+                *value = None;
+            }
+        }
         if values.iter().all(Option::is_none) {
             return;
         }
