@@ -32,6 +32,7 @@
 //! requests across threads:
 //!
 //! ```
+//! # use contextvars_core as contextvars;
 //! use std::cell::RefCell;
 //! use std::collections::BTreeMap;
 //!
@@ -302,6 +303,7 @@ impl Context {
     /// The state this context carries for the companion `C`, if any.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::companion::{self, Companion};
     /// use contextvars::Context;
     ///

@@ -17,6 +17,7 @@ use crate::var::ContextVar;
 /// to the other.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::{copy_context, ContextVar};
 ///
 /// static NAME: ContextVar<&str> = ContextVar::new("name");
@@ -141,6 +142,7 @@ impl Context {
     /// The bindings, in an unspecified order: each variable's description and its value.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::{Context, ContextVar};
     ///
     /// static A: ContextVar<u32> = ContextVar::new("a");

@@ -156,7 +156,6 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
 }
 
 /// Whether no context is entered on this thread, so that writes land in the thread's own.
-#[cfg(feature = "tokio")]
 pub(crate) fn in_thread_context() -> bool {
     STATE.with(|state| state.entered.get().is_null())
 }
@@ -169,7 +168,7 @@ pub(crate) fn in_thread_context() -> bool {
 ///
 /// The [companion](crate::companion) states the context carries are entered once the context
 /// is current and left while it still is; a context that carries none pays one branch.
-pub(crate) struct Entered<'a> {
+pub struct Entered<'a> {
     previous: *mut ContextData,
     carried: Option<&'a [Arc<dyn CarriedState>]>,
     _data: PhantomData<&'a mut ContextData>,
