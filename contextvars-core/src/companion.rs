@@ -361,3 +361,83 @@ impl Context {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Entering and leaving companion states, also when a companion panics, for Miri.
+
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::{ContextVar, copy_context};
+
+    thread_local! {
+        static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    fn log(entry: String) {
+        LOG.with(|log| log.borrow_mut().push(entry));
+    }
+
+    fn take_log() -> Vec<String> {
+        LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
+    }
+
+    /// Carries a name; entering a state named "panic" panics.
+    struct Named;
+
+    impl Companion for Named {
+        type State = String;
+
+        fn capture(&self) -> Option<String> {
+            Some("captured".to_owned())
+        }
+
+        fn enter(&self, state: &String) {
+            assert!(state != "panic", "enter panics");
+            log(format!("enter {state}"));
+        }
+
+        fn exit(&self, state: &String) {
+            log(format!("exit {state}"));
+        }
+    }
+
+    static V: ContextVar<u32> = ContextVar::new("v");
+
+    #[test]
+    fn states_are_entered_and_left_in_nested_order() {
+        register(Named);
+        let mut outer = copy_context();
+        let mut inner = Context::new();
+        assert!(inner.set_companion_state::<Named>(Some("inner".to_owned())));
+        outer.run(|| inner.run(|| V.set(1)));
+        assert_eq!(
+            take_log(),
+            [
+                "enter captured",
+                "enter inner",
+                "exit inner",
+                "exit captured"
+            ]
+        );
+        assert_eq!(inner.get(&V), Some(1));
+    }
+
+    #[test]
+    fn a_panic_in_enter_leaves_the_context_unentered() {
+        register(Named);
+        let mut ctx = Context::new();
+        assert!(ctx.set_companion_state::<Named>(Some("panic".to_owned())));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.run(|| V.set(2));
+        }));
+        assert!(result.is_err());
+        assert!(!V.is_set());
+        assert_eq!(ctx.get(&V), None);
+        assert!(take_log().is_empty());
+        // The thread's context is usable afterwards.
+        let _token = V.set(3);
+        assert_eq!(V.get(), 3);
+    }
+}

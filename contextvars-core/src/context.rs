@@ -85,8 +85,14 @@ impl Context {
     /// Contexts nest: a `run` inside a `run` isolates the inner context, and leaving it restores
     /// the outer one exactly. Entering a context twice at once is impossible: `run` takes
     /// `&mut self`.
+    #[inline]
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let _entered = self.enter();
+        // Decided once, before entering: the common path is then the bare pointer swap, with
+        // nothing to check on the way out.
+        if let Some(carried) = self.carried.as_deref() {
+            return run_carrying(&mut self.data, carried, f);
+        }
+        let _entered = current::Entered::new(&mut self.data, None);
         f()
     }
 
@@ -172,6 +178,18 @@ impl Context {
     pub fn same_bindings(&self, other: &Context) -> bool {
         self.data.map.same_bindings(&other.data.map)
     }
+}
+
+/// [`Context::run`] for a context that carries [companion](crate::companion) states.
+#[cold]
+#[inline(never)]
+fn run_carrying<R>(
+    data: &mut ContextData,
+    carried: &[std::sync::Arc<dyn companion::CarriedState>],
+    f: impl FnOnce() -> R,
+) -> R {
+    let _entered = current::Entered::new(data, Some(carried));
+    f()
 }
 
 impl Clone for Context {

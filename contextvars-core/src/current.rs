@@ -192,10 +192,10 @@ impl<'a> Entered<'a> {
         }
     }
 
-    /// The rest of [`new`](Self::new) for a context that carries companion states: out of
-    /// line, so that the common path has no call that may unwind.
-    #[cold]
-    #[inline(never)]
+    /// The rest of [`new`](Self::new) for a context that carries companion states.
+    /// [`Context::run`](crate::Context::run) takes this path in a cold function of its own, so
+    /// that its common path has no call that may unwind.
+    #[inline]
     fn enter_companions(
         previous: *mut ContextData,
         carried: &'a [Arc<dyn CarriedState>],
@@ -224,8 +224,7 @@ impl Drop for Entered<'_> {
 
 /// Leaves the companion states of a context, then restores the previous context, also if a
 /// companion panics.
-#[cold]
-#[inline(never)]
+#[inline]
 fn leave_companions(previous: *mut ContextData, carried: &[Arc<dyn CarriedState>]) {
     let _restore = Restore(previous);
     companion::exit_all(carried);
