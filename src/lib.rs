@@ -152,11 +152,20 @@ pub use contextvars_macros::context_var;
 /// async (above `#[tokio::test]`).
 pub use contextvars_macros::test;
 
+/// `#[contextvars::main]`: an `async fn main` on a tokio runtime whose every task runs in its
+/// own context (with `--cfg tokio_unstable`), starting from a fresh, empty context
+/// (feature `tokio`).
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use contextvars_macros::main;
+
 mod macros;
 
 /// Not public API, used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "tokio")]
+    pub use crate::tokio::__runtime as tokio_runtime;
     pub use contextvars_core::__private::*;
     pub use contextvars_macros::{get_context_vars_in, module_vars_in, reset_module_in};
 }

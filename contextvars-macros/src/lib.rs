@@ -8,6 +8,7 @@ mod args;
 mod declaration;
 mod expand;
 mod module_path;
+mod runtime_attr;
 mod test_attr;
 mod ty;
 
@@ -145,7 +146,57 @@ pub fn module_vars_in(input: TokenStream) -> TokenStream {
 ///
 /// - `crate = path`: where the `contextvars` crate is, for crates that re-export it. Default
 ///   `::contextvars`.
+/// - `tokio` (a current-thread runtime) or `tokio = "multi_thread"`: on an `async fn`, in place
+///   of `#[tokio::test]`, builds the runtime with every task in its own context, as
+///   [`main`](macro@main) does (the hooks need `--cfg tokio_unstable`; feature `tokio`).
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
+///
+/// #[contextvars::test(tokio)]
+/// async fn tasks_start_from_the_test_s_context() {
+///     USER.set("Dina");
+///     assert_eq!(contextvars::spawn(async { USER.get() }).await.unwrap(), "Dina");
+/// }
+/// # fn main() {}
+/// ```
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     test_attr::test(args.into(), item.into()).into()
+}
+
+/// Runs `async fn main` on a tokio runtime whose every task runs in its own context, starting
+/// from a fresh, empty context: `#[tokio::main]` with `contextvars::tokio::inherit_on_spawn`.
+///
+/// With `--cfg tokio_unstable` (tokio's task hooks exist only then), every task of the
+/// runtime, also one a library spawns with a plain `tokio::spawn`, starts from a copy of its
+/// spawner's context and keeps its own. Without it, the runtime is the one `#[tokio::main]`
+/// builds: spawn with `contextvars::spawn` to give tasks the caller's context.
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static REQUEST_ID: ContextVar<u32> = ContextVar::with_default("request_id", || 0);
+///
+/// #[contextvars::main]
+/// async fn main() {
+///     REQUEST_ID.set(7);
+///     let child = contextvars::spawn(async { REQUEST_ID.get() });
+///     assert_eq!(child.await.unwrap(), 7);
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// - `flavor = "multi_thread"` (the default) or `"current_thread"`, and `worker_threads = N`,
+///   as for `#[tokio::main]`;
+/// - `crate = path`: where the `contextvars` crate is, for crates that re-export it.
+///
+/// Needs the `contextvars` feature `tokio`, and tokio's `rt-multi-thread` for the default
+/// flavour.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    runtime_attr::main(args.into(), item.into()).into()
 }

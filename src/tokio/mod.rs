@@ -29,6 +29,7 @@ mod executor;
 mod hooks;
 mod join_set;
 mod leak;
+mod runtime;
 
 #[cfg(feature = "hyper")]
 pub use executor::ContextExecutor;
@@ -37,6 +38,8 @@ pub use hooks::{
     inherit_on_spawn, on_after_task_poll, on_before_task_poll, on_task_spawn, on_task_terminate,
 };
 pub use join_set::JoinSet;
+#[doc(hidden)]
+pub use runtime::__runtime;
 pub use leak::{LeakCheck, leak_check, leaked_writes, set_leak_check};
 
 /// [`tokio::spawn`] of `future.with_current_context()`: the task runs in a copy of the caller's
