@@ -165,7 +165,9 @@ mod macros;
 #[doc(hidden)]
 pub mod __private {
     #[cfg(feature = "tokio")]
-    pub use crate::tokio::__runtime as tokio_runtime;
+    pub use crate::tokio::__install_task_hooks as install_task_hooks;
+    #[cfg(feature = "tokio")]
+    pub use ::tokio as tokio_crate;
     pub use contextvars_core::__private::*;
     pub use contextvars_macros::{get_context_vars_in, module_vars_in, reset_module_in};
 }

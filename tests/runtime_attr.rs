@@ -10,7 +10,10 @@ async fn starts_in_a_fresh_context_and_spawns_inherit() {
     assert_eq!(USER.get(), "nobody");
     USER.set("Dina");
     tokio::task::yield_now().await;
-    assert_eq!(contextvars::spawn(async { USER.get() }).await.unwrap(), "Dina");
+    assert_eq!(
+        contextvars::spawn(async { USER.get() }).await.unwrap(),
+        "Dina"
+    );
     // A plain spawn, as a library writes it: the task's own context only with the hooks.
     let plain = tokio::spawn(async { USER.get() }).await.unwrap();
     if cfg!(tokio_unstable) {

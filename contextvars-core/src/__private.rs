@@ -54,3 +54,10 @@ impl Default for ModuleVars {
 pub fn enter(context: &mut Context) -> Entered<'_> {
     context.enter()
 }
+
+/// Not public API, used by the facade's leak check: whether no context is entered on this
+/// thread, so that the code running is in the thread's own context.
+#[must_use]
+pub fn in_thread_context() -> bool {
+    crate::current::in_thread_context()
+}

@@ -34,15 +34,27 @@ impl Runtime {
 /// inside a fresh, empty context.
 pub fn block_on(krate: &Path, runtime: &Runtime, block: &Block) -> TokenStream {
     let private = quote!(#krate::__private);
-    let multi_thread = runtime.multi_thread;
-    let workers = match &runtime.worker_threads {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
+    let builder = if runtime.multi_thread {
+        quote!(new_multi_thread)
+    } else {
+        quote!(new_current_thread)
     };
+    let workers = runtime
+        .worker_threads
+        .as_ref()
+        .map(|n| quote!(builder.worker_threads(#n);));
     quote_spanned! {block.span()=>
-        #private::tokio_runtime(#multi_thread, #workers).block_on(
-            #private::FutureExt::with_context(async move #block, #private::Context::new()),
-        )
+        let mut builder = #private::tokio_crate::runtime::Builder::#builder();
+        builder.enable_all();
+        #workers
+        #private::install_task_hooks(&mut builder);
+        builder
+            .build()
+            .expect("failed to build the tokio runtime")
+            .block_on(#private::FutureExt::with_context(
+                async move #block,
+                #private::Context::new(),
+            ))
     }
 }
 
@@ -86,8 +98,11 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
         block,
     } = function;
     if sig.asyncness.take().is_none() {
-        return Error::new(sig.fn_token.span(), "#[contextvars::main] goes on an `async fn`")
-            .into_compile_error();
+        return Error::new(
+            sig.fn_token.span(),
+            "#[contextvars::main] goes on an `async fn`",
+        )
+        .into_compile_error();
     }
     let body = block_on(&krate, &runtime, &block);
     quote! {

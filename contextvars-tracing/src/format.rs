@@ -259,6 +259,8 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        #[cfg(feature = "tokio")]
+        crate::unhooked::check(event.metadata());
         let ansi = writer.has_ansi_escapes();
         let inner = match (self.output, &self.coloured) {
             (Output::Text, Some(coloured)) if ansi => coloured,

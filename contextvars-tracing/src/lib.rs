@@ -119,6 +119,8 @@
 //! types are left out. A value whose `Display` panics is left out of the line (the panic hook
 //! still reports the panic), and the line is written.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod carry;
 mod fields;
 mod format;
@@ -127,7 +129,11 @@ mod span;
 mod text;
 #[cfg(feature = "opentelemetry")]
 mod trace_ids;
+#[cfg(feature = "tokio")]
+mod unhooked;
 
 pub use carry::{CurrentSpan, carry_spans};
 pub use format::{Colours, ContextFields};
 pub use span::{ContextSpanLayer, SpanTemplate};
+#[cfg(feature = "tokio")]
+pub use unhooked::unhooked_events;

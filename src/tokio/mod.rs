@@ -38,9 +38,9 @@ pub use hooks::{
     inherit_on_spawn, on_after_task_poll, on_before_task_poll, on_task_spawn, on_task_terminate,
 };
 pub use join_set::JoinSet;
+pub use leak::{LeakCheck, leak_check, leaked_writes, set_leak_check, task_without_context};
 #[doc(hidden)]
-pub use runtime::__runtime;
-pub use leak::{LeakCheck, leak_check, leaked_writes, set_leak_check};
+pub use runtime::__install_task_hooks;
 
 /// [`tokio::spawn`] of `future.with_current_context()`: the task runs in a copy of the caller's
 /// context taken now.

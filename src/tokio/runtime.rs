@@ -1,27 +1,16 @@
-//! The runtime that `#[contextvars::main]` and `#[contextvars::test(tokio)]` build.
+//! What `#[contextvars::main]` and `#[contextvars::test(tokio)]` add to the runtime they build.
 
-use ::tokio::runtime::{Builder, Runtime};
+use ::tokio::runtime::Builder;
 
-/// Not public API, used by generated code: a tokio runtime with every driver enabled and,
-/// with `--cfg tokio_unstable`, every task in its own context ([`inherit_on_spawn`]).
+/// Not public API, used by generated code: with `--cfg tokio_unstable`, every task of the
+/// runtime in its own context ([`inherit_on_spawn`]); without it, nothing (tokio has no task
+/// hooks then).
 ///
 /// [`inherit_on_spawn`]: https://docs.rs/contextvars/latest/contextvars/tokio/fn.inherit_on_spawn.html
-///
-/// # Panics
-/// When tokio cannot build the runtime, as `#[tokio::main]` does.
 #[doc(hidden)]
-#[track_caller]
-pub fn __runtime(multi_thread: bool, worker_threads: Option<usize>) -> Runtime {
-    let mut builder = if multi_thread {
-        Builder::new_multi_thread()
-    } else {
-        Builder::new_current_thread()
-    };
-    builder.enable_all();
-    if let Some(workers) = worker_threads {
-        builder.worker_threads(workers);
-    }
+pub fn __install_task_hooks(builder: &mut Builder) {
     #[cfg(tokio_unstable)]
-    super::inherit_on_spawn(&mut builder);
-    builder.build().expect("failed to build the tokio runtime")
+    super::inherit_on_spawn(builder);
+    #[cfg(not(tokio_unstable))]
+    let _ = builder;
 }
