@@ -50,7 +50,7 @@ fn parent_of(name: &str) -> Option<String> {
 }
 
 fn current_name() -> Option<&'static str> {
-    Span::current().metadata().map(|meta| meta.name())
+    Span::current().metadata().map(tracing::Metadata::name)
 }
 
 /// Where the work runs: the current span's name, and a child span made there.
@@ -120,7 +120,7 @@ fn tokio_spawn_helpers() {
         let (send, receive) = tokio::sync::oneshot::channel();
         parent.in_scope(|| {
             hyper::rt::Executor::execute(&contextvars::tokio::ContextExecutor::new(), async move {
-                send.send(work("executor_child")).unwrap()
+                send.send(work("executor_child")).unwrap();
             });
         });
         assert_handed_off(receive.await.unwrap(), "executor_parent", "executor_child");

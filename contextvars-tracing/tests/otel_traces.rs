@@ -104,7 +104,7 @@ fn one_trace_per_request_and_log_lines_carry_their_span_ids() {
     provider.force_flush().unwrap();
 
     let spans = exporter.get_finished_spans().unwrap();
-    let total = (THREADS * REQUESTS_PER_THREAD) as usize;
+    let total = usize::try_from(THREADS * REQUESTS_PER_THREAD).unwrap();
     assert_eq!(spans.len(), total * SPANS_PER_REQUEST);
     // The roots: one per request, each its own trace.
     let mut request_of_trace = HashMap::new();
