@@ -115,23 +115,22 @@ fn log_skipped(skipped: &Skipped) {
 
 impl TextMapPropagator for BaggagePropagator {
     /// Writes the propagated variables bound in the current contextvars context, followed by
-    /// the members of `cx`'s OpenTelemetry `Baggage` whose keys are not theirs.
+    /// the members of `cx`'s OpenTelemetry `Baggage` whose keys are not propagated variables'
+    /// keys: a member of that `Baggage` under a propagated key (which OpenTelemetry's own
+    /// baggage propagator may have filled from a client) never goes out.
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         let theirs = cx.baggage();
-        let header = if theirs.is_empty() {
-            baggage::current_header(None)
-        } else {
-            let mut foreign = String::new();
-            for (key, (value, metadata)) in theirs {
-                baggage::push_member(&mut foreign, key.as_str(), value.as_str());
-                let metadata = metadata.as_str().trim();
-                if !metadata.is_empty() {
-                    foreign.push(';');
-                    foreign.push_str(metadata);
-                }
+        let mut foreign = String::new();
+        for (key, (value, metadata)) in theirs {
+            baggage::push_member(&mut foreign, key.as_str(), value.as_str());
+            let metadata = metadata.as_str().trim();
+            if !metadata.is_empty() {
+                foreign.push(';');
+                foreign.push_str(metadata);
             }
-            baggage::current_header(Some(foreign.as_bytes()))
-        };
+        }
+        let foreign = (!theirs.is_empty()).then_some(foreign.as_bytes());
+        let header = baggage::current_header_with(foreign, log_skipped);
         if !header.is_empty() {
             injector.set(baggage::HEADER, header);
         }
