@@ -118,6 +118,7 @@
 mod fields;
 mod format;
 mod json;
+mod keys;
 mod span;
 mod text;
 
