@@ -8,6 +8,12 @@
 #[path = "support/plain_spawn.rs"]
 mod plain_spawn;
 
+#[path = "support/in_child.rs"]
+mod in_child;
+
+#[path = "support/quiet_panics.rs"]
+mod quiet_panics;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -211,4 +217,55 @@ fn tasks_keep_no_context_once_they_are_done() {
     });
     drop(runtime);
     assert_eq!(Arc::strong_count(&held), 1, "no task kept its copy");
+}
+
+/// A value whose `Drop` always panics.
+struct AlwaysBoom;
+
+impl Drop for AlwaysBoom {
+    fn drop(&mut self) {
+        panic!("boom on drop");
+    }
+}
+
+static BOOM_1: ContextVar<AlwaysBoom> = ContextVar::new("boom 1");
+static BOOM_2: ContextVar<AlwaysBoom> = ContextVar::new("boom 2");
+
+#[test]
+fn a_panicking_drop_of_a_task_s_context_costs_no_worker_and_no_process() {
+    in_child::in_child(
+        "a_panicking_drop_of_a_task_s_context_costs_no_worker_and_no_process",
+        || {
+            quiet_panics::quiet();
+            for runtime in [current_thread(), multi_thread()] {
+                runtime.block_on(async {
+                    // Dropped when the task ends, after its output went to its handle.
+                    let done = tokio::spawn(async {
+                        BOOM_1.set(AlwaysBoom);
+                        BOOM_2.set(AlwaysBoom);
+                        tokio::task::yield_now().await;
+                        1
+                    });
+                    assert_eq!(done.await.unwrap(), 1);
+                    // Dropped by an abort, between polls.
+                    let aborted = tokio::spawn(async {
+                        BOOM_1.set(AlwaysBoom);
+                        std::future::pending::<()>().await;
+                    });
+                    tokio::task::yield_now().await;
+                    aborted.abort();
+                    assert!(aborted.await.unwrap_err().is_cancelled());
+                    // The runtime, its workers and the spawner's context carry on.
+                    let _user = USER.set("after");
+                    let later = (0..8).map(|n| tokio::spawn(async move { (n, USER.get()) }));
+                    for (n, task) in later.enumerate() {
+                        assert_eq!(task.await.unwrap(), (n, "after"));
+                    }
+                });
+                // Dropped at shutdown, unpolled.
+                runtime.spawn(async { BOOM_1.set(AlwaysBoom) });
+                drop(runtime);
+            }
+        },
+    );
 }

@@ -15,13 +15,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::ManuallyDrop;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ::tokio::runtime::{Builder, TaskMeta};
 use ::tokio::task::Id;
 
 use crate::Context;
-use crate::current::Entered;
+use crate::current::{self, Entered};
 
 /// Makes every task of the runtime built by `builder` start in a copy of its spawner's context
 /// and keep its own context across polls, as every asyncio task does (needs
@@ -77,6 +78,11 @@ use crate::current::Entered;
 ///   `contextvars::spawn_blocking`), tasks of a `LocalSet` (it runs no hooks; use
 ///   `contextvars::spawn_local`), and the drop of a task's future at runtime shutdown, which
 ///   tokio runs outside any poll, so in the shutting-down thread's context.
+/// - A value whose `Drop` panics when a task's context is dropped (the task ended, was aborted
+///   or dropped at shutdown): the panic is caught in the hook and reported by the panic hook,
+///   the other values of that context are still dropped, and the worker and the runtime carry
+///   on. The task's result stands: tokio hands it to the `JoinHandle` before the hooks drop the
+///   context.
 /// - Not sound as a memory bound: a task spawned from one thread while another thread shuts the
 ///   runtime down can be terminated there before its spawn hook runs here; its context is then
 ///   filed after the task is gone and kept until the process exits. No task ever sees it.
@@ -101,7 +107,7 @@ pub fn on_task_spawn(meta: &TaskMeta<'_>) {
     }
     let context = Box::new(Context::inherited());
     let replaced = shard(id).insert(id, Slot::Idle(context));
-    drop(replaced);
+    drop_slot(replaced);
 }
 
 /// The before-poll hook of [`inherit_on_spawn`]: enters the task's context on this thread.
@@ -123,20 +129,17 @@ pub fn on_before_task_poll(meta: &TaskMeta<'_>) {
     // A task the spawn hook did not see still gets a context of its own.
     let context = Box::into_raw(context.unwrap_or_default());
     // SAFETY: `context` comes from `Box::into_raw` and is turned back into a box only by
-    // `Frame::leave`, after this guard is dropped. Until then nothing else reaches it: its slot
+    // `Frame::drop`, after this guard is dropped. Until then nothing else reaches it: its slot
     // in the store says `Polling`, and the frame that owns it stays on this thread.
     let entered: Entered<'static> = unsafe { (*context).enter() };
     let mut frame = Some(Frame {
         id,
         context,
-        entered,
+        entered: ManuallyDrop::new(entered),
     });
-    let _ = FRAMES.try_with(|frames| frames.borrow_mut().extend(frame.take()));
     // A poll during the thread's teardown, when its frame stack is gone, runs in the thread's
-    // context rather than leave the task's context entered with no way out.
-    if let Some(frame) = frame {
-        frame.leave();
-    }
+    // context: the frame not pushed is dropped here, which leaves the task's context at once.
+    let _ = FRAMES.try_with(|frames| frames.borrow_mut().extend(frame.take()));
 }
 
 /// The after-poll hook of [`inherit_on_spawn`]: leaves the task's context and files it back.
@@ -150,8 +153,13 @@ pub fn on_after_task_poll(meta: &TaskMeta<'_>) {
     });
     // Frames above the task's own belong to polls whose after-poll hook never ran: leave them
     // first, innermost first.
-    for frame in popped.ok().flatten().into_iter().flatten().rev() {
-        frame.leave();
+    leave(popped.ok().flatten());
+}
+
+/// Leaves `frames`, innermost (last) first.
+fn leave(frames: Option<Vec<Frame>>) {
+    for frame in frames.into_iter().flatten().rev() {
+        drop(frame);
     }
 }
 
@@ -174,7 +182,24 @@ pub fn on_task_terminate(meta: &TaskMeta<'_>) {
         }
     };
     // Dropped with no lock held: values' destructors may spawn tasks.
-    drop(removed);
+    drop_slot(removed);
+}
+
+/// Drops a slot's context, if any, with no lock held: see [`drop_context`].
+fn drop_slot(slot: Option<Slot>) {
+    if let Some(Slot::Idle(context)) = slot {
+        drop_context(context);
+    }
+}
+
+/// Drops a task's context outside its poll, each value on its own and catching a panic of a
+/// value's `Drop`: a panic out of a hook would unwind through tokio's worker loop, where it
+/// takes the worker, and with it the process, down. The panic hook has reported the panic; the
+/// task's output, already handed to its `JoinHandle`, stands.
+fn drop_context(mut context: Box<Context>) {
+    let map = std::mem::take(&mut context.data.map);
+    drop(context);
+    drop(current::drop_map_each(map));
 }
 
 /// Where a task's context is.
@@ -187,19 +212,22 @@ enum Slot {
     Terminated,
 }
 
-/// A task's context entered on this thread for the length of one poll.
+/// A task's context entered on this thread for the length of one poll. Dropping it leaves the
+/// context and files it back, or drops it if the task ended: whichever way the frame goes
+/// (the after-poll hook, a stale frame found by the next poll, the thread's teardown), the
+/// context is left and owned again.
 struct Frame {
     id: Id,
     context: *mut Context,
-    entered: Entered<'static>,
+    entered: ManuallyDrop<Entered<'static>>,
 }
 
-impl Frame {
-    /// Leaves the context and files it back, or drops it if the task ended.
-    fn leave(self) {
-        drop(self.entered);
-        // SAFETY: `context` came from `Box::into_raw` in `on_before_task_poll`, and the guard
-        // that pointed the thread at it is gone.
+impl Drop for Frame {
+    fn drop(&mut self) {
+        // SAFETY: `entered` is dropped here only, once, and not used after.
+        unsafe { ManuallyDrop::drop(&mut self.entered) };
+        // SAFETY: `context` came from `Box::into_raw` in `on_before_task_poll` and is turned
+        // back into a box here only, once; the guard that pointed the thread at it is gone.
         let context = unsafe { Box::from_raw(self.context) };
         let unwanted = {
             let mut map = shard(self.id);
@@ -215,16 +243,44 @@ impl Frame {
                 Some(Slot::Idle(_)) | None => Some(context),
             }
         };
-        drop(unwanted);
+        if let Some(context) = unwanted {
+            drop_context(context);
+        }
     }
 }
 
 thread_local! {
     /// The contexts of the tasks being polled on this thread, innermost last (polls nest only
     /// through `block_in_place` and a runtime started in it).
-    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    static FRAMES: RefCell<Frames> = const { RefCell::new(Frames(Vec::new())) };
     /// The last task that terminated on this thread without a context in the store.
     static TERMINATED_UNKNOWN: Cell<Option<Id>> = const { Cell::new(None) };
+}
+
+/// A thread's frames, innermost last; at the thread's teardown they are left innermost first,
+/// as entered guards must be.
+struct Frames(Vec<Frame>);
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        while let Some(frame) = self.0.pop() {
+            drop(frame);
+        }
+    }
+}
+
+impl std::ops::Deref for Frames {
+    type Target = Vec<Frame>;
+
+    fn deref(&self) -> &Vec<Frame> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Frames {
+    fn deref_mut(&mut self) -> &mut Vec<Frame> {
+        &mut self.0
+    }
 }
 
 /// Leaves the frames of polls that are no longer running on this thread.
@@ -245,9 +301,7 @@ fn leave_stale_frames() {
         };
         (keep < frames.len()).then(|| frames.split_off(keep))
     });
-    for frame in stale.ok().flatten().into_iter().flatten().rev() {
-        frame.leave();
-    }
+    leave(stale.ok().flatten());
 }
 
 const SHARDS: usize = 64;
