@@ -112,6 +112,7 @@
 //!   `join`, `scope` and `spawn` in the caller's context.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 pub use contextvars_core::{
     Context, ContextTemplate, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard,

@@ -114,6 +114,7 @@ impl Drop for Cleanup {
                 // SAFETY: no `Entered` is active at thread exit, and as in `with_current`, no
                 // other reference into the state is live while this one is.
                 let base = unsafe { &mut *state.current() };
+                // SAFETY: as for `base`; `parked` is a separate cell of the state.
                 let parked = unsafe { &mut *state.parked.get() };
                 (std::mem::take(&mut base.map), std::mem::take(&mut **parked))
             });

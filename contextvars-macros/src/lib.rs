@@ -4,6 +4,8 @@
 //! Depend on `contextvars`, which re-exports them: `#[context_var]` directly, the module macros
 //! through `macro_rules!` wrappers that pass their `$crate` on, so a renamed dependency resolves.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod declaration;
 mod expand;

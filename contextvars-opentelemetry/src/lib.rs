@@ -59,6 +59,7 @@
 //! variable keeps its value.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 

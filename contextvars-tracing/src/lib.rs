@@ -115,6 +115,8 @@
 //! types are left out. A value whose `Display` panics is left out of the line (the panic hook
 //! still reports the panic), and the line is written.
 
+#![forbid(unsafe_code)]
+
 mod fields;
 mod format;
 mod json;

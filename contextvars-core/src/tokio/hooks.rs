@@ -2,25 +2,23 @@
 //!
 //! The spawn hook runs on the spawning thread, inside the spawner's context: it takes
 //! [`Context::inherited`] there and files it under the new task's [`Id`]. Around every poll, the
-//! before-poll hook takes the task's context out of the store and enters it on the polling
-//! thread, and the after-poll hook leaves it and files it back; the terminate hook drops it.
+//! before-poll hook claims the task's context in the store and enters it on the polling thread,
+//! and the after-poll hook leaves it and hands it back; the terminate hook drops it.
 //!
-//! The store is a fixed array of mutex-guarded maps, sharded by task id, so that workers
-//! polling different tasks rarely meet on a lock. While a task is being polled its slot says
-//! [`Slot::Polling`] and the context lives on the polling thread's frame stack, at a fixed heap
-//! address that the thread's current-context pointer may point to. A task that terminates while
-//! being polled (it returned, or a poll found it cancelled) is marked [`Slot::Terminated`] and
-//! its context is dropped by the after-poll hook, after the thread has left it.
+//! The store ([`store`](super::store)) keeps each task's context in a cell of its own, at a
+//! fixed heap address that the thread's current-context pointer may point to while the task
+//! is polled, and claims and hands it back with one atomic operation each, no lock. A task that
+//! terminates while being polled (it returned, or a poll found it cancelled) has its context
+//! dropped by the after-poll hook, after the thread has left it. The polling thread keeps the
+//! claim on its frame stack ([`Frame`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::ManuallyDrop;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ::tokio::runtime::{Builder, TaskMeta};
 use ::tokio::task::Id;
 
+use super::store::{Begin, Cache, Claim, Store};
 use crate::Context;
 use crate::current::{self, Entered};
 
@@ -86,7 +84,9 @@ use crate::current::{self, Entered};
 /// - Not sound as a memory bound: a task spawned from one thread while another thread shuts the
 ///   runtime down can be terminated there before its spawn hook runs here; its context is then
 ///   filed after the task is gone and kept until the process exits. No task ever sees it.
-/// - Every poll of a task costs two uncontended lock operations on the store.
+/// - Every poll of a task costs two uncontended atomic operations on the task's own cell; a
+///   lock is taken when a task is spawned or ends, and when a worker polls a task that none of
+///   its last few polls was for.
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", tokio_unstable))))]
 pub fn inherit_on_spawn(builder: &mut Builder) -> &mut Builder {
     builder
@@ -105,9 +105,8 @@ pub fn on_task_spawn(meta: &TaskMeta<'_>) {
     if TERMINATED_UNKNOWN.with(Cell::take) == Some(id) {
         return;
     }
-    let context = Box::new(Context::inherited());
-    let replaced = shard(id).insert(id, Slot::Idle(context));
-    drop_slot(replaced);
+    let replaced = STORE.spawn(id, Context::inherited());
+    drop_context(replaced);
 }
 
 /// The before-poll hook of [`inherit_on_spawn`]: enters the task's context on this thread.
@@ -115,45 +114,69 @@ pub fn on_task_spawn(meta: &TaskMeta<'_>) {
 pub fn on_before_task_poll(meta: &TaskMeta<'_>) {
     let id = meta.id();
     leave_stale_frames();
-    let context = {
-        let mut map = shard(id);
-        match map.insert(id, Slot::Polling) {
-            Some(Slot::Idle(context)) => Some(context),
-            Some(Slot::Terminated) => {
-                map.insert(id, Slot::Terminated);
-                return;
+    // A task the spawn hook did not see still gets a context of its own.
+    let (begin, replaced) =
+        with_cache(|cache| STORE.begin_poll(id, cache, SPINS, Context::default));
+    drop_context(replaced);
+    let frame = match begin {
+        Begin::Claimed(claim) => {
+            // SAFETY: the claim owns the context until `Frame::drop` hands it back, after this
+            // guard is dropped, and the context stays at this address until then (see
+            // `Claim::with_value`). Nothing else reaches it meanwhile: its cell says `POLLING`,
+            // and the frame that holds the claim stays on this thread.
+            let entered = claim.with_value(|context| unsafe { (*context).enter() });
+            Frame {
+                id,
+                owner: Owner::Claim(claim),
+                entered: ManuallyDrop::new(entered),
             }
-            Some(Slot::Polling) | None => None,
+        }
+        Begin::Dead => return,
+        // Another thread still holds the context (a poll whose after-poll hook is lost): the
+        // poll runs in a fresh context rather than wait for ever.
+        Begin::Busy => {
+            let context = Box::into_raw(Box::<Context>::default());
+            // SAFETY: `context` comes from `Box::into_raw` and is turned back into a box only
+            // by `Frame::drop`, after this guard is dropped; only the frame reaches it.
+            let entered = unsafe { (*context).enter() };
+            Frame {
+                id,
+                owner: Owner::Detached(context),
+                entered: ManuallyDrop::new(entered),
+            }
         }
     };
-    // A task the spawn hook did not see still gets a context of its own.
-    let context = Box::into_raw(context.unwrap_or_default());
-    // SAFETY: `context` comes from `Box::into_raw` and is turned back into a box only by
-    // `Frame::drop`, after this guard is dropped. Until then nothing else reaches it: its slot
-    // in the store says `Polling`, and the frame that owns it stays on this thread.
-    let entered: Entered<'static> = unsafe { (*context).enter() };
-    let mut frame = Some(Frame {
-        id,
-        context,
-        entered: ManuallyDrop::new(entered),
-    });
+    let mut frame = Some(frame);
     // A poll during the thread's teardown, when its frame stack is gone, runs in the thread's
     // context: the frame not pushed is dropped here, which leaves the task's context at once.
     let _ = FRAMES.try_with(|frames| frames.borrow_mut().extend(frame.take()));
 }
 
-/// The after-poll hook of [`inherit_on_spawn`]: leaves the task's context and files it back.
+/// The after-poll hook of [`inherit_on_spawn`]: leaves the task's context and hands it back.
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", tokio_unstable))))]
 pub fn on_after_task_poll(meta: &TaskMeta<'_>) {
     let id = meta.id();
     let popped = FRAMES.try_with(|frames| {
         let mut frames = frames.borrow_mut();
+        // The common case, one frame and it is this task's, without a second vector.
+        if frames.len() == 1 && frames[0].id == id {
+            return frames.pop().map(Popped::One);
+        }
         let position = frames.iter().rposition(|frame| frame.id == id)?;
-        Some(frames.split_off(position))
+        Some(Popped::Many(frames.split_off(position)))
     });
-    // Frames above the task's own belong to polls whose after-poll hook never ran: leave them
-    // first, innermost first.
-    leave(popped.ok().flatten());
+    // Frames above the task's own belong to polls whose after-poll hook never ran: they are
+    // left first, innermost first.
+    match popped {
+        Ok(Some(Popped::One(frame))) => drop(frame),
+        Ok(Some(Popped::Many(frames))) => leave(Some(frames)),
+        _ => {}
+    }
+}
+
+enum Popped {
+    One(Frame),
+    Many(Vec<Frame>),
 }
 
 /// Leaves `frames`, innermost (last) first.
@@ -167,28 +190,10 @@ fn leave(frames: Option<Vec<Frame>>) {
 #[cfg_attr(docsrs, doc(cfg(all(feature = "tokio", tokio_unstable))))]
 pub fn on_task_terminate(meta: &TaskMeta<'_>) {
     let id = meta.id();
-    let removed = {
-        let mut map = shard(id);
-        match map.get_mut(&id) {
-            Some(slot @ Slot::Polling) => {
-                *slot = Slot::Terminated;
-                None
-            }
-            Some(Slot::Idle(_)) => map.remove(&id),
-            Some(Slot::Terminated) | None => {
-                TERMINATED_UNKNOWN.with(|last| last.set(Some(id)));
-                None
-            }
-        }
-    };
-    // Dropped with no lock held: values' destructors may spawn tasks.
-    drop_slot(removed);
-}
-
-/// Drops a slot's context, if any, with no lock held: see [`drop_context`].
-fn drop_slot(slot: Option<Slot>) {
-    if let Some(Slot::Idle(context)) = slot {
-        drop_context(context);
+    match STORE.terminate(id) {
+        // Dropped with no lock held: values' destructors may spawn tasks.
+        Ok(context) => drop_context(context),
+        Err(()) => TERMINATED_UNKNOWN.with(|last| last.set(Some(id))),
     }
 }
 
@@ -196,29 +201,33 @@ fn drop_slot(slot: Option<Slot>) {
 /// value's `Drop`: a panic out of a hook would unwind through tokio's worker loop, where it
 /// takes the worker, and with it the process, down. The panic hook has reported the panic; the
 /// task's output, already handed to its `JoinHandle`, stands.
-fn drop_context(mut context: Box<Context>) {
-    let map = std::mem::take(&mut context.data.map);
-    drop(context);
-    drop(current::drop_map_each(map));
+fn drop_context(context: Option<Context>) {
+    if let Some(mut context) = context {
+        let map = std::mem::take(&mut context.data.map);
+        drop(context);
+        drop(current::drop_map_each(map));
+    }
 }
 
-/// Where a task's context is.
-enum Slot {
-    /// Between polls: the store owns it.
-    Idle(Box<Context>),
-    /// A thread is polling the task and holds its context on its frame stack.
-    Polling,
-    /// The task ended while being polled; the polling thread drops the context.
-    Terminated,
+/// How many times a poll yields while waiting for the previous poller of its task to hand the
+/// context back: that poller is past the poll, a few instructions from its after-poll hook.
+const SPINS: usize = 100_000;
+
+/// Whose context a frame entered.
+enum Owner {
+    /// The task's own, claimed in the store.
+    Claim(Claim<Id, Context>),
+    /// A fresh one for this poll only, from `Box::into_raw`.
+    Detached(*mut Context),
 }
 
 /// A task's context entered on this thread for the length of one poll. Dropping it leaves the
-/// context and files it back, or drops it if the task ended: whichever way the frame goes
+/// context and hands it back, or drops it if the task ended: whichever way the frame goes
 /// (the after-poll hook, a stale frame found by the next poll, the thread's teardown), the
 /// context is left and owned again.
 struct Frame {
     id: Id,
-    context: *mut Context,
+    owner: Owner,
     entered: ManuallyDrop<Entered<'static>>,
 }
 
@@ -226,26 +235,32 @@ impl Drop for Frame {
     fn drop(&mut self) {
         // SAFETY: `entered` is dropped here only, once, and not used after.
         unsafe { ManuallyDrop::drop(&mut self.entered) };
-        // SAFETY: `context` came from `Box::into_raw` in `on_before_task_poll` and is turned
-        // back into a box here only, once; the guard that pointed the thread at it is gone.
-        let context = unsafe { Box::from_raw(self.context) };
-        let unwanted = {
-            let mut map = shard(self.id);
-            match map.get_mut(&self.id) {
-                Some(slot @ Slot::Polling) => {
-                    *slot = Slot::Idle(context);
-                    None
+        let unwanted =
+            match std::mem::replace(&mut self.owner, Owner::Detached(std::ptr::null_mut())) {
+                Owner::Claim(claim) => with_cache(|cache| STORE.end_poll(claim, cache)),
+                Owner::Detached(context) if context.is_null() => None,
+                Owner::Detached(context) => {
+                    // SAFETY: `context` came from `Box::into_raw` in `on_before_task_poll` and is
+                    // turned back into a box here only, once; the guard that pointed the thread at
+                    // it is gone.
+                    Some(*unsafe { Box::from_raw(context) })
                 }
-                Some(Slot::Terminated) => {
-                    map.remove(&self.id);
-                    Some(context)
-                }
-                Some(Slot::Idle(_)) | None => Some(context),
-            }
-        };
-        if let Some(context) = unwanted {
-            drop_context(context);
-        }
+            };
+        drop_context(unwanted);
+    }
+}
+
+/// Runs `f` with this thread's cache of task cells, or with an empty one during the thread's
+/// teardown.
+fn with_cache<R>(f: impl FnOnce(&mut Cache<Id, Context>) -> R) -> R {
+    let mut f = Some(f);
+    let result = CACHE.try_with(|cache| match cache.try_borrow_mut() {
+        Ok(mut cache) => Some((f.take().expect("called once"))(&mut cache)),
+        Err(_) => None,
+    });
+    match result {
+        Ok(Some(result)) => result,
+        _ => (f.take().expect("called once"))(&mut Cache::new()),
     }
 }
 
@@ -253,6 +268,8 @@ thread_local! {
     /// The contexts of the tasks being polled on this thread, innermost last (polls nest only
     /// through `block_in_place` and a runtime started in it).
     static FRAMES: RefCell<Frames> = const { RefCell::new(Frames(Vec::new())) };
+    /// The cells of the tasks this thread polled last: a poll of one of them takes no lock.
+    static CACHE: RefCell<Cache<Id, Context>> = const { RefCell::new(Cache::new()) };
     /// The last task that terminated on this thread without a context in the store.
     static TERMINATED_UNKNOWN: Cell<Option<Id>> = const { Cell::new(None) };
 }
@@ -292,6 +309,9 @@ impl std::ops::DerefMut for Frames {
 fn leave_stale_frames() {
     let stale = FRAMES.try_with(|frames| {
         let mut frames = frames.borrow_mut();
+        if frames.is_empty() {
+            return None;
+        }
         let keep = match ::tokio::task::try_id() {
             None => 0,
             Some(running) => match frames.iter().rposition(|frame| frame.id == running) {
@@ -306,42 +326,4 @@ fn leave_stale_frames() {
 
 const SHARDS: usize = 64;
 
-type Shard = Mutex<HashMap<Id, Slot, BuildHasherDefault<IdHasher>>>;
-
-static STORE: [Shard; SHARDS] =
-    [const { Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())) }; SHARDS];
-
-fn hash(id: Id) -> u64 {
-    let mut hasher = IdHasher::default();
-    std::hash::Hash::hash(&id, &mut hasher);
-    hasher.finish()
-}
-
-/// The locked shard of `id`. No code that can panic or call user code runs under the lock;
-/// a poisoned lock is still used.
-fn shard(id: Id) -> MutexGuard<'static, HashMap<Id, Slot, BuildHasherDefault<IdHasher>>> {
-    // The top bits of the product spread consecutive ids over the shards.
-    #[allow(clippy::cast_possible_truncation)] // six bits
-    let index = (hash(id) >> 58) as usize;
-    STORE[index].lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Task ids are distinct integers from a counter: a multiplication is hash enough.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0 ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
+static STORE: Store<Id, Context, SHARDS> = Store::new();

@@ -30,6 +30,8 @@ mod executor;
 mod hooks;
 mod join_set;
 pub(crate) mod leak;
+#[cfg(any(tokio_unstable, test))]
+mod store;
 
 #[cfg(feature = "hyper")]
 pub use executor::ContextExecutor;
