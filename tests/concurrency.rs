@@ -4,7 +4,7 @@
 //! the first use of one variable at the same moment.
 //!
 //! One piece of the crate has synchronisation of its own: the store of the tokio task hooks
-//! (`contextvars-core/src/tokio/store.rs`), where each task's context is handed from thread to
+//! (`src/tokio/store.rs`), where each task's context is handed from thread to
 //! thread by an atomic state. A loom model explores its transitions (`tests/loom`, run by CI
 //! under `--cfg loom`), its unit tests run under Miri, and `tests/tokio_hooks.rs` runs it on
 //! real runtimes. The rest needs no model: a thread's current context is a thread-local;

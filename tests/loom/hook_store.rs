@@ -8,7 +8,7 @@
 //! atomics, mutexes, cells and `yield_now` in place of std's.
 #![cfg(loom)]
 
-#[path = "../../contextvars-core/src/tokio/store.rs"]
+#[path = "../../src/tokio/store.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod store;
 

@@ -19,8 +19,9 @@ use ::tokio::runtime::{Builder, TaskMeta};
 use ::tokio::task::Id;
 
 use super::store::{Begin, Cache, Claim, Store};
+use contextvars_core::__private::{Entered, drop_values_each, enter};
+
 use crate::Context;
-use crate::current::{self, Entered};
 
 /// Makes every task of the runtime built by `builder` start in a copy of its spawner's context
 /// and keep its own context across polls, as every asyncio task does (needs
@@ -124,7 +125,7 @@ pub fn on_before_task_poll(meta: &TaskMeta<'_>) {
             // guard is dropped, and the context stays at this address until then (see
             // `Claim::with_value`). Nothing else reaches it meanwhile: its cell says `POLLING`,
             // and the frame that holds the claim stays on this thread.
-            let entered = claim.with_value(|context| unsafe { (*context).enter() });
+            let entered = claim.with_value(|context| unsafe { enter(&mut *context) });
             Frame {
                 id,
                 owner: Owner::Claim(claim),
@@ -138,7 +139,7 @@ pub fn on_before_task_poll(meta: &TaskMeta<'_>) {
             let context = Box::into_raw(Box::<Context>::default());
             // SAFETY: `context` comes from `Box::into_raw` and is turned back into a box only
             // by `Frame::drop`, after this guard is dropped; only the frame reaches it.
-            let entered = unsafe { (*context).enter() };
+            let entered = unsafe { enter(&mut *context) };
             Frame {
                 id,
                 owner: Owner::Detached(context),
@@ -202,10 +203,8 @@ pub fn on_task_terminate(meta: &TaskMeta<'_>) {
 /// takes the worker, and with it the process, down. The panic hook has reported the panic; the
 /// task's output, already handed to its `JoinHandle`, stands.
 fn drop_context(context: Option<Context>) {
-    if let Some(mut context) = context {
-        let map = std::mem::take(&mut context.data.map);
-        drop(context);
-        drop(current::drop_map_each(map));
+    if let Some(context) = context {
+        drop(drop_values_each(context));
     }
 }
 

@@ -66,7 +66,7 @@ use std::hash::BuildHasher;
 
 use percent_encoding::{percent_decode, utf8_percent_encode};
 
-use crate::context::Context;
+use crate::Context;
 use crate::propagate::{self, PropagatedVar};
 
 mod wire;
@@ -208,7 +208,7 @@ fn skipped(key: &[u8], reason: SkipReason) -> Skipped {
 /// ([`Baggage::from_header`]); written as a header ([`Baggage::to_header`],
 /// [`Baggage::merge_into`]); bound in a context ([`Baggage::apply`], [`Baggage::to_context`]).
 /// With feature `serde` it is serialized as a map of keys to values, to embed in a job payload.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
@@ -219,13 +219,18 @@ pub struct Baggage {
 }
 
 // `dyn PropagatedVar` has no `PartialEq`; two members are equal when they are for the same key.
-impl PartialEq for &'static dyn PropagatedVar {
+impl PartialEq for Baggage {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        self.members.len() == other.members.len()
+            && self
+                .members
+                .iter()
+                .zip(&other.members)
+                .all(|((a, x), (b, y))| a.key() == b.key() && x == y)
     }
 }
 
-impl Eq for &'static dyn PropagatedVar {}
+impl Eq for Baggage {}
 
 impl Baggage {
     /// The values the current context binds to propagated variables (defaults are not sent: the
@@ -245,15 +250,11 @@ impl Baggage {
     /// The members of `header` whose keys are propagated variables; `on_skip` is told about
     /// each member that was not usable. Members with other keys are left alone, silently.
     pub fn from_header(header: &[u8], mut on_skip: impl FnMut(&Skipped)) -> Baggage {
-        let table = propagate::table();
+        let table = propagate::all();
         let mut members: Vec<(&'static dyn PropagatedVar, String)> = Vec::new();
         let mut unusable: Vec<&'static str> = Vec::new();
         for_each_member(header, &mut on_skip, |key, value, on_skip| {
-            let Some(var) = table
-                .iter()
-                .copied()
-                .find(|var| var.key().as_bytes() == key)
-            else {
+            let Some(var) = table.clone().find(|var| var.key().as_bytes() == key) else {
                 return;
             };
             // A key seen before, even with a value that was not usable, is a duplicate: a
@@ -316,10 +317,10 @@ impl Baggage {
     #[must_use]
     pub fn merge_into(&self, existing: Option<&[u8]>) -> String {
         merged(
-            self.members.len(),
-            |i| self.members[i].0.key(),
-            |i, out| {
-                out.extend(utf8_percent_encode(&self.members[i].1, VALUE));
+            self.members.iter(),
+            |(var, _)| var.key(),
+            |(_, text), out| {
+                out.extend(utf8_percent_encode(text, VALUE));
                 true
             },
             existing,
@@ -412,31 +413,33 @@ pub fn current_header(existing: Option<&[u8]>) -> String {
 /// assert_eq!(dropped, [Some("tenant".to_owned())]);
 /// ```
 pub fn current_header_with(existing: Option<&[u8]>, mut on_drop: impl FnMut(&Skipped)) -> String {
-    let table = propagate::table();
     merged(
-        table.len(),
-        |i| table[i].key(),
-        |i, out| table[i].write_bound(&mut Encoder(out)),
+        propagate::all(),
+        |var| var.key(),
+        |var, out| var.write_bound(&mut Encoder(out)),
         existing,
         &mut on_drop,
     )
 }
 
-/// The one writer of outgoing headers: the `own` members (`key(i)`, and `write(i, out)`, which
-/// appends the encoded value and says whether there is one), then the members of `existing`
-/// whose keys no propagated variable owns, within the limits.
-fn merged(
-    own: usize,
-    key: impl Fn(usize) -> &'static str,
-    write: impl Fn(usize, &mut String) -> bool,
+/// The one writer of outgoing headers: the `own` members (`key(member)`, and
+/// `write(member, out)`, which appends the encoded value and says whether there is one), then
+/// the members of `existing` whose keys no propagated variable owns, within the limits.
+fn merged<M>(
+    own: impl Iterator<Item = M> + Clone,
+    key: impl Fn(&M) -> &'static str,
+    write: impl Fn(&M, &mut String) -> bool,
     existing: Option<&[u8]>,
     on_drop: &mut dyn FnMut(&Skipped),
 ) -> String {
     let mut out = String::new();
     let mut count = 0;
     let mut all_fit = true;
-    for i in 0..own {
-        if push_ours(&mut out, &mut count, key(i), |out| write(i, out)) == Pushed::TooLarge {
+    for member in own.clone() {
+        if push_ours(&mut out, &mut count, key(&member), |out| {
+            write(&member, out)
+        }) == Pushed::TooLarge
+        {
             all_fit = false;
             break;
         }
@@ -445,10 +448,10 @@ fn merged(
         // Rare: the smallest first, so that one oversized value costs itself, not the others.
         out.clear();
         count = 0;
-        let mut members: Vec<(&'static str, String)> = (0..own)
-            .filter_map(|i| {
+        let mut members: Vec<(&'static str, String)> = own
+            .filter_map(|member| {
                 let mut text = String::new();
-                write(i, &mut text).then(|| (key(i), text))
+                write(&member, &mut text).then(|| (key(&member), text))
             })
             .collect();
         members.sort_by(|(a, a_text), (b, b_text)| {
@@ -468,9 +471,9 @@ fn merged(
         }
     }
     if existing.is_some() {
-        let table = propagate::table();
+        let owned: Vec<&'static str> = propagate::all().map(PropagatedVar::key).collect();
         append_foreign(&mut out, count, existing, |key| {
-            table.iter().any(|var| var.key().as_bytes() == key)
+            owned.iter().any(|owned| owned.as_bytes() == key)
         });
     }
     out
