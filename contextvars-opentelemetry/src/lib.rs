@@ -50,9 +50,12 @@
 //!
 //! OpenTelemetry's own `BaggagePropagator` writes the `Baggage` of the OpenTelemetry context to
 //! the same header. This propagator writes those members too (after its own, dropping any with
-//! a key of a propagated variable), so it can replace OpenTelemetry's in the composite or come
-//! after it: the last one to write the header wins, and this one never drops the other's
-//! members. Reading leaves the header to OpenTelemetry's propagator as well.
+//! a key of a propagated variable: such a key carries this context's own value or nothing), so
+//! it can replace OpenTelemetry's in the composite or come after it: the last one to write the
+//! header wins, and this one never drops the other's members under other keys. Never put
+//! OpenTelemetry's baggage propagator *after* this one: it would write the header again with
+//! OpenTelemetry's members as they are, a client's member under a propagated key included.
+//! Reading leaves the header to OpenTelemetry's propagator as well.
 //!
 //! Members that are not usable (malformed, not UTF-8, not a valid value of the variable's
 //! type, beyond 64 members or 8,192 bytes) are skipped with a `tracing` debug line; the
