@@ -1,19 +1,24 @@
-//! A global allocator that counts live bytes per thread, so tests running in parallel in one
-//! binary do not disturb each other's figures. Include with
-//! `#[path = "support/counting_alloc.rs"] mod counting_alloc;`: it installs itself as the
-//! binary's global allocator.
+//! A global allocator that counts live bytes, per thread (so tests running in parallel in one
+//! binary do not disturb each other's figures) and for the whole process (a server, its client
+//! and their runtime). A test binary installs it with
+//! `#[global_allocator] static ALLOCATOR: Counting = Counting;`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
 
-struct Counting;
+/// The counting allocator: `System` with bookkeeping.
+pub struct Counting;
 
 thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static THREAD_LIVE: Cell<isize> = const { Cell::new(0) };
 }
 
+static PROCESS_LIVE: AtomicIsize = AtomicIsize::new(0);
+
 fn account(delta: isize) {
-    let _ = LIVE.try_with(|live| live.set(live.get() + delta));
+    PROCESS_LIVE.fetch_add(delta, Ordering::Relaxed);
+    let _ = THREAD_LIVE.try_with(|live| live.set(live.get() + delta));
 }
 
 /// A size as a signed delta. `Layout` sizes never exceed `isize::MAX`.
@@ -22,8 +27,8 @@ fn signed(size: usize) -> isize {
     size as isize
 }
 
-// SAFETY: every method forwards to `System` with the same arguments; the bookkeeping touches a
-// const-initialised thread-local `Cell`, which never allocates.
+// SAFETY: every method forwards to `System` with the same arguments; the bookkeeping is an
+// atomic add and a const-initialised thread-local `Cell`, neither of which allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         account(signed(layout.size()));
@@ -44,11 +49,13 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
 /// Bytes allocated and not yet freed by this thread (frees of memory other threads allocated
 /// count against the freeing thread).
 pub fn live_bytes() -> isize {
-    LIVE.with(Cell::get)
+    THREAD_LIVE.with(Cell::get)
+}
+
+/// Bytes allocated and not yet freed by the whole process.
+pub fn process_live_bytes() -> isize {
+    PROCESS_LIVE.load(Ordering::Relaxed)
 }

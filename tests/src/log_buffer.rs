@@ -1,5 +1,5 @@
-//! Everything a test logs, kept in memory. Include with
-//! `#[path = "support/log_buffer.rs"] mod log_buffer;`.
+//! Everything a test logs, kept in memory: give a subscriber `move || buffer.clone()` as its
+//! writer.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
 //! The leak a plain `tokio::spawn` causes, as a user first meets it: requests each run in their
 //! own context (as the tower layer runs them), and each starts a plain task that reads a
-//! variable and then sets it. Include with `#[path = "support/plain_spawn.rs"] mod plain_spawn;`.
+//! variable and then sets it.
 
 use contextvars::{Context, ContextVar, FutureExt};
 

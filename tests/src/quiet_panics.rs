@@ -1,6 +1,5 @@
 //! Panics made on purpose in tests say "boom"; these helpers keep those panics out of the output and
-//! check that a closure panicked with one. Include with
-//! `#[path = "support/quiet_panics.rs"] mod quiet_panics;`.
+//! check that a closure panicked with one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;

@@ -1,5 +1,5 @@
 //! An `.await` that gives the executor a chance to run something else, or to move the task to
-//! another thread. Include with `#[path = "support/yield_once.rs"] mod yield_once;`.
+//! another thread.
 
 use std::task::Poll;
 

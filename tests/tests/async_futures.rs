@@ -14,8 +14,7 @@ static USER: ContextVar<&'static str> = ContextVar::with_default("user", || "nob
 static COUNT: ContextVar<u32> = ContextVar::with_default("count", || 0);
 static TRANSACTION: ContextVar<u32> = ContextVar::new("transaction").inherit(false);
 
-#[path = "support/yield_once.rs"]
-mod yield_once;
+use contextvars_tests::yield_once;
 
 use yield_once::yield_once;
 

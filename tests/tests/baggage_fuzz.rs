@@ -3,8 +3,7 @@
 //! back exactly what it wrote. Each case feeds it two headers: CI's release run sets
 //! `CONTEXTVARS_MODEL_CASES=60000`, 120,000 headers.
 
-#[path = "support/cases.rs"]
-mod cases;
+use contextvars_tests::cases;
 
 use contextvars::baggage::{Accept, Baggage, MAX_BYTES};
 use contextvars::{Context, context_var};

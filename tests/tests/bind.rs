@@ -12,8 +12,7 @@ use contextvars::{
 static REQUEST: ContextVar<u32> = ContextVar::with_default("request", || 0);
 static TRANSACTION: ContextVar<u32> = ContextVar::new("transaction").inherit(false);
 
-#[path = "support/quiet_panics.rs"]
-mod quiet_panics;
+use contextvars_tests::quiet_panics;
 
 use quiet_panics::must_panic;
 

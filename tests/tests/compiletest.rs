@@ -6,5 +6,5 @@
 #[cfg_attr(miri, ignore)]
 fn ui() {
     let cases = trybuild::TestCases::new();
-    cases.compile_fail("ui/*.rs");
+    cases.compile_fail("tests/ui/*.rs");
 }

@@ -3,8 +3,7 @@
 //! `ContextVar::set` reports it (counts it, prints it once per thread) or refuses it; writes
 //! from tasks with a context of their own are never reported.
 
-#[path = "support/plain_spawn.rs"]
-mod plain_spawn;
+use contextvars_tests::plain_spawn;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use contextvars::{Context, ContextVar, FutureExt, copy_context};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
+use contextvars_tests::counting_alloc::{Counting, live_bytes};
 
-use counting_alloc::live_bytes;
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// Counts its drops in a shared counter.
 struct Counted(Arc<AtomicUsize>);

@@ -215,13 +215,13 @@ impl Harness {
     }
 }
 
-#[path = "support/cases.rs"]
-mod cases;
+use contextvars_tests::cases;
 
 proptest! {
     #![proptest_config(cases::config(2_000))]
 
     #[test]
+    #[cfg_attr(debug_assertions, ignore = "slow in a debug build: .ci/run runs it in release mode")]
     fn library_matches_the_reference_model(ops in prop::collection::vec(op(), 0..40)) {
         Context::new().run(|| {
             let mut harness = Harness::new();

@@ -500,8 +500,7 @@ fn check_context(vars: &Vars, context: &Context, model: &ModelContext) {
     }
 }
 
-#[path = "support/yield_once.rs"]
-mod yield_once;
+use contextvars_tests::yield_once;
 
 use yield_once::yield_once;
 
@@ -515,13 +514,13 @@ fn run_program(ops: &[Op]) {
     });
 }
 
-#[path = "support/cases.rs"]
-mod cases;
+use contextvars_tests::cases;
 
 proptest! {
     #![proptest_config(cases::config(300))]
 
     #[test]
+    #[cfg_attr(debug_assertions, ignore = "slow in a debug build: .ci/run runs it in release mode")]
     fn tasks_and_threads_match_the_reference_model(ops in prop::collection::vec(op(), 0..40)) {
         run_program(&ops);
     }

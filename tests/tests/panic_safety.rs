@@ -18,8 +18,7 @@ use contextvars::{Context, ContextVar, FutureExt, context_var, copy_context, res
 static A: ContextVar<u32> = ContextVar::with_default("a", || 0);
 static B: ContextVar<String> = ContextVar::new("b");
 
-#[path = "support/quiet_panics.rs"]
-mod quiet_panics;
+use contextvars_tests::quiet_panics;
 
 use quiet_panics::{must_panic, quiet};
 

@@ -9,8 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use contextvars::{ContextVar, copy_context};
 
-#[path = "support/quiet_panics.rs"]
-mod quiet_panics;
+use contextvars_tests::quiet_panics;
 
 static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
 static STEP: ContextVar<u32> = ContextVar::new("step");

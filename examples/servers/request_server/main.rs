@@ -17,7 +17,7 @@
 //! text|json` (default text: JSON writes one object per line, the request id and user as
 //! top-level keys).
 
-mod app;
+use contextvars_examples::request_server as app;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -9,7 +9,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 /// The client every load generator uses.
 pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
 
-/// Sends `request` and answers its body, or an error naming the status or the failure.
+/// Sends `request` and answers its body.
+///
+/// # Errors
+/// A text naming the status or the failure when the request fails or the status is not a
+/// success.
 pub async fn fetch(
     client: &HttpClient,
     request: hyper::http::request::Builder,

@@ -2,7 +2,7 @@
 //! variables, the layer that gives every request its own context, the log format that writes
 //! both on every line, and a client that loads the server and checks its answers.
 //!
-//! Shared by `examples/request_server/main.rs` and `tests/server.rs`.
+//! Shared by the `request_server` example and the tests in `tests/`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,10 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing::info;
 
-#[path = "../http_client.rs"]
-mod http_client;
-
-use http_client::{HttpClient, fetch};
+use crate::http_client::{HttpClient, fetch};
 
 /// What the server knows about the request being handled, set by the layer from headers.
 pub mod request {
@@ -204,6 +201,9 @@ async fn remember(headers: HeaderMap) -> String {
 }
 
 /// A loopback listener with room for many simultaneous connects.
+///
+/// # Errors
+/// When the socket cannot be made, bound or listened on.
 pub fn bind(port: u16) -> std::io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -212,6 +212,9 @@ pub fn bind(port: u16) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// When accepting connections fails.
 pub async fn serve(
     listener: TcpListener,
     router: Router,

@@ -2,15 +2,10 @@
 //! multi-thread runtime, every log line valid JSON, every event of a request carrying exactly
 //! that request's id and user, and lines outside requests carrying neither.
 
-#[allow(dead_code)] // the latency figures are the example's, not this test's
-#[path = "../request_server/app.rs"]
-mod app;
-#[path = "support/log_buffer.rs"]
-mod log_buffer;
-
 use std::time::Duration;
 
-use log_buffer::LogBuffer;
+use contextvars_examples::request_server as app;
+use contextvars_tests::log_buffer::LogBuffer;
 use serde_json::Value;
 use tokio::sync::oneshot;
 

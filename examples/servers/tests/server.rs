@@ -4,16 +4,12 @@
 //! id; and no value left behind by one request is ever seen by the next one on the same worker
 //! thread.
 
-#[path = "../request_server/app.rs"]
-mod app;
-#[path = "support/log_buffer.rs"]
-mod log_buffer;
-
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use log_buffer::LogBuffer;
+use contextvars_examples::request_server as app;
+use contextvars_tests::log_buffer::LogBuffer;
 use tokio::sync::oneshot;
 
 /// Installs the process-wide subscriber once; every test shares the buffer.

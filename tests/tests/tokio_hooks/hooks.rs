@@ -5,8 +5,7 @@
 //! Needs `--cfg tokio_unstable` (`.ci/run` builds it so); without it this file is empty.
 #![cfg(tokio_unstable)]
 
-#[path = "support/plain_spawn.rs"]
-mod plain_spawn;
+use contextvars_tests::plain_spawn;
 
 use std::sync::Arc;
 use std::time::Duration;
