@@ -7,9 +7,12 @@
 mod args;
 mod declaration;
 mod expand;
+mod fallback;
+mod module_macros;
 mod module_path;
 mod test_attr;
 mod ty;
+mod valid;
 
 use proc_macro::TokenStream;
 
@@ -84,21 +87,21 @@ pub fn context_var(args: TokenStream, item: TokenStream) -> TokenStream {
 #[doc(hidden)]
 #[proc_macro]
 pub fn reset_module_in(input: TokenStream) -> TokenStream {
-    module_path::reset_module(input.into()).into()
+    module_macros::reset_module(input.into()).into()
 }
 
 /// Not public API: `contextvars::get_context_vars!` forwards here with its `$crate` first.
 #[doc(hidden)]
 #[proc_macro]
 pub fn get_context_vars_in(input: TokenStream) -> TokenStream {
-    module_path::module_set(input.into(), true).into()
+    module_macros::get_context_vars(input.into()).into()
 }
 
 /// Not public API: `contextvars::module_vars!` forwards here with its `$crate` first.
 #[doc(hidden)]
 #[proc_macro]
 pub fn module_vars_in(input: TokenStream) -> TokenStream {
-    module_path::module_set(input.into(), false).into()
+    module_macros::module_vars(input.into()).into()
 }
 
 /// Runs a test in a fresh, empty context of its own: every variable reads its default when the

@@ -1,122 +1,46 @@
-use proc_macro2::{TokenStream, TokenTree};
+//! `reset_module!`, `get_context_vars!` and `module_vars!`: a compile-time check that each path
+//! names a module, and the call that finds the module's variables once per call site.
+
+use proc_macro2::TokenStream;
 use quote::quote;
-use syn::parse::{Parse, ParseStream, Parser};
+use syn::parse::{Parse, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Error, Path, PathArguments, Token};
+use syn::{Error, Token};
 
-/// A module path written in `reset_module!` or `get_context_vars!`, split into how it starts
-/// and its remaining segments, as `module_path!()` spells them (raw identifiers keep `r#`).
-struct ModulePath {
-    path: Path,
-    start: Start,
-    segments: Vec<String>,
-}
+use crate::module_path::{ModulePath, Start, split_crate};
 
-#[derive(Clone, Copy, PartialEq)]
-enum Start {
-    Crate,
-    SelfModule,
-    Super(usize),
-    Global,
-    Bare,
-}
-
-impl Parse for ModulePath {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let path: Path = input.parse()?;
-        let mut errors = Vec::new();
-        let mut start = if path.leading_colon.is_some() {
-            Start::Global
-        } else {
-            Start::Bare
-        };
-        let mut segments = Vec::new();
-        for (index, segment) in path.segments.iter().enumerate() {
-            if !matches!(segment.arguments, PathArguments::None) {
-                errors.push(Error::new_spanned(
-                    &segment.arguments,
-                    "a module path takes no generic arguments",
-                ));
-            }
-            let ident = segment.ident.to_string();
-            let first = index == 0 && start == Start::Bare;
-            match ident.as_str() {
-                "$crate" => errors.push(Error::new_spanned(
-                    &segment.ident,
-                    "`$crate` is not supported in a module path: write the path from `crate` \
-                     or from the crate's name",
-                )),
-                "crate" if first => start = Start::Crate,
-                "self" if first => start = Start::SelfModule,
-                "super" if first => start = Start::Super(1),
-                "super" if start == Start::Super(index) => start = Start::Super(index + 1),
-                "crate" | "self" | "super" => errors.push(Error::new_spanned(
-                    &segment.ident,
-                    format!("`{ident}` can only start a module path"),
-                )),
-                _ => segments.push(ident),
-            }
-        }
-        match errors.into_iter().reduce(|mut all, error| {
-            all.combine(error);
-            all
-        }) {
-            Some(errors) => Err(errors),
-            None => Ok(ModulePath {
-                path,
-                start,
-                segments,
-            }),
+/// A block that fails to compile unless the path names a module, with rustc's error on
+/// the user's own tokens.
+fn existence_check(path: &ModulePath) -> TokenStream {
+    let path = &path.path;
+    quote! {
+        {
+            #[allow(unused_imports)]
+            use #path::*;
         }
     }
 }
 
-impl ModulePath {
-    /// A block that fails to compile unless the path names a module, with rustc's error on
-    /// the user's own tokens.
-    fn existence_check(&self) -> TokenStream {
-        let path = &self.path;
-        quote! {
-            {
-                #[allow(unused_imports)]
-                use #path::*;
-            }
+/// An expression of type `&VarSet`: the module's variables, resolved once per call site.
+fn vars(path: &ModulePath, krate: &TokenStream) -> TokenStream {
+    let start = match path.start {
+        Start::Crate => quote!(Crate),
+        Start::SelfModule => quote!(SelfModule),
+        Start::Super(levels) => quote!(Super(#levels)),
+        Start::Global => quote!(Global),
+        Start::Bare => quote!(Bare),
+    };
+    let segments = &path.segments;
+    quote! {
+        {
+            static VARS: #krate::__private::ModuleVars = #krate::__private::ModuleVars::new();
+            VARS.get(
+                ::core::module_path!(),
+                #krate::__private::PathStart::#start,
+                &[#(#segments),*],
+            )
         }
     }
-
-    /// An expression of type `&VarSet`: the module's variables, resolved once per call site.
-    fn vars(&self, krate: &TokenStream) -> TokenStream {
-        let start = match self.start {
-            Start::Crate => quote!(Crate),
-            Start::SelfModule => quote!(SelfModule),
-            Start::Super(levels) => quote!(Super(#levels)),
-            Start::Global => quote!(Global),
-            Start::Bare => quote!(Bare),
-        };
-        let segments = &self.segments;
-        quote! {
-            {
-                static VARS: #krate::__private::ModuleVars = #krate::__private::ModuleVars::new();
-                VARS.get(
-                    ::core::module_path!(),
-                    #krate::__private::PathStart::#start,
-                    &[#(#segments),*],
-                )
-            }
-        }
-    }
-}
-
-/// Splits `KRATE; rest` into the path of the contextvars crate and the macro's own input.
-/// The facade's `macro_rules!` wrappers put their `$crate` first, so a renamed dependency
-/// resolves.
-fn split_crate(input: TokenStream) -> (TokenStream, TokenStream) {
-    let mut tokens = input.into_iter();
-    let krate: TokenStream = tokens
-        .by_ref()
-        .take_while(|token| !matches!(token, TokenTree::Punct(p) if p.as_char() == ';'))
-        .collect();
-    (krate, tokens.collect())
 }
 
 /// `reset_module!(path)`.
@@ -126,8 +50,8 @@ pub fn reset_module(input: TokenStream) -> TokenStream {
         Ok(path) => path,
         Err(error) => return error.to_compile_error(),
     };
-    let check = path.existence_check();
-    let vars = path.vars(&krate);
+    let check = existence_check(&path);
+    let vars = vars(&path, &krate);
     quote! {
         {
             #check
@@ -136,30 +60,43 @@ pub fn reset_module(input: TokenStream) -> TokenStream {
     }
 }
 
-/// `get_context_vars!(path, ...)` (`reset` true) and `module_vars!(path, ...)` (`reset` false).
-pub fn module_set(input: TokenStream, reset: bool) -> TokenStream {
+/// `get_context_vars!(path, ...)`: the modules' variables, reset to fresh defaults.
+pub fn get_context_vars(input: TokenStream) -> TokenStream {
+    match module_set(input) {
+        Ok(set) => quote! {
+            {
+                let vars = #set;
+                vars.reset();
+                vars
+            }
+        },
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+/// `module_vars!(path, ...)`: the modules' variables, untouched.
+pub fn module_vars(input: TokenStream) -> TokenStream {
+    module_set(input).unwrap_or_else(|error| error.to_compile_error())
+}
+
+/// A block that evaluates to the `VarSet` of the modules named in `input`.
+fn module_set(input: TokenStream) -> syn::Result<TokenStream> {
     let (krate, input) = split_crate(input);
-    let paths = match Punctuated::<ModulePath, Token![,]>::parse_terminated.parse2(input) {
-        Ok(paths) if paths.is_empty() => {
-            return Error::new(
-                proc_macro2::Span::call_site(),
-                "expected at least one module path, such as `path::to::module`",
-            )
-            .to_compile_error();
-        }
-        Ok(paths) => paths,
-        Err(error) => return error.to_compile_error(),
-    };
-    let checks = paths.iter().map(ModulePath::existence_check);
-    let vars = paths.iter().map(|path| path.vars(&krate));
-    let reset = reset.then(|| quote!(vars.reset();));
-    quote! {
+    let paths = Punctuated::<ModulePath, Token![,]>::parse_terminated.parse2(input)?;
+    if paths.is_empty() {
+        return Err(Error::new(
+            proc_macro2::Span::call_site(),
+            "expected at least one module path, such as `path::to::module`",
+        ));
+    }
+    let checks = paths.iter().map(existence_check);
+    let vars = paths.iter().map(|path| vars(path, &krate));
+    Ok(quote! {
         {
             #(#checks)*
             let mut vars = #krate::__private::VarSet::default();
             #(vars.extend(#vars);)*
-            #reset
             vars
         }
-    }
+    })
 }
