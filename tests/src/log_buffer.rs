@@ -18,3 +18,19 @@ impl Write for LogBuffer {
         Ok(())
     }
 }
+
+impl LogBuffer {
+    /// A subscriber's writer: every call hands out a clone that appends to this buffer.
+    pub fn make_writer(&self) -> impl Fn() -> LogBuffer + Send + Sync + 'static {
+        let buffer = self.clone();
+        move || buffer.clone()
+    }
+
+    /// Everything written so far.
+    ///
+    /// # Panics
+    /// When what was written is not UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}

@@ -225,6 +225,44 @@ pub async fn serve(
         .await
 }
 
+/// A server serving on a task of the current runtime until [`Running::stop`].
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Serves the app, with or without the context layer, on `listener` in a task of the current
+/// runtime, until [`Running::stop`].
+///
+/// # Panics
+/// When the listener has no local address.
+pub fn spawn(listener: TcpListener, with_layer: bool) -> Running {
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, router(with_layer), async move {
+        let _ = stopped.await;
+    }));
+    Running { addr, stop, task }
+}
+
+impl Running {
+    /// Stops the server gracefully and waits for it.
+    ///
+    /// # Errors
+    /// What serving failed with.
+    ///
+    /// # Panics
+    /// When the server's task panicked.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.expect("the server task")
+    }
+}
+
 /// The answer the server owes to request `n` of [`send_requests`].
 pub fn expected_answer(n: usize) -> String {
     format!("request_id=req-{n} user_id=user-{n}")

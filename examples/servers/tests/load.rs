@@ -26,23 +26,17 @@ const SLACK: isize = 8 * 1024;
 /// Serves the app on an ephemeral loopback port, loads it with `requests` requests from
 /// `CONNECTIONS` connections, shuts it down; the summary of the run.
 async fn serve_and_load(requests: usize) -> app::Summary {
-    let listener = app::bind(0).unwrap();
-    let addr = listener.local_addr().unwrap();
-    assert!(addr.ip().is_loopback());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app::serve(listener, app::router(true), async move {
-        let _ = stopped.await;
-    }));
+    let server = app::spawn(app::bind(0).unwrap(), true);
+    assert!(server.addr.ip().is_loopback());
     let started = Instant::now();
     let outcomes = tokio::time::timeout(
         Duration::from_secs(600),
-        app::send_requests(addr, requests, CONNECTIONS),
+        app::send_requests(server.addr, requests, CONNECTIONS),
     )
     .await
     .expect("answered within ten minutes");
     let elapsed = started.elapsed();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
     assert_eq!(outcomes.len(), requests);
     for outcome in outcomes.iter().filter(|o| o.answer.is_err()).take(3) {
         eprintln!("request {} failed: {:?}", outcome.n, outcome.answer);
