@@ -130,3 +130,11 @@ fn with_the_check_off_nothing_is_counted() {
     assert_eq!(seen, ["nothing", "LEAKED-BY-PLAIN-SPAWN-0"]);
     assert_eq!(leaked_writes(), before);
 }
+
+#[test]
+fn the_check_is_off_until_a_call_switches_it_on() {
+    // Every test here restores the mode it found, so under the lock the mode found is the
+    // process's default, whichever tests ran before: the `tokio` feature alone checks nothing.
+    let check = exclusive(LeakCheck::Off);
+    assert_eq!(check.previous, LeakCheck::Off);
+}
