@@ -87,9 +87,10 @@
 //!
 //! - `tokio`: [`spawn`], [`spawn_blocking`] and [`spawn_local`], tokio's spawn functions with
 //!   each task in a copy of the caller's context, and the [`tokio`] module: a `JoinSet` and
-//!   `spawn_on` in the caller's context, the check that reports writes left in a worker
-//!   thread's own context, and (with `--cfg tokio_unstable`) `inherit_on_spawn`, which puts
-//!   every task of a runtime in a copy of its spawner's context.
+//!   `spawn_on` in the caller's context, a check that reports writes left in a worker
+//!   thread's own context (off until `tokio::set_leak_check` switches it on: features add API,
+//!   never behaviour), and (with `--cfg tokio_unstable`) `inherit_on_spawn`, which puts every
+//!   task of a runtime in a copy of its spawner's context.
 //! - `hyper`: `tokio::ContextExecutor`, hyper's executor for the tasks hyper and hyper-util
 //!   spawn, each in the context it was spawned from (enables `tokio`).
 //! - `futures`: [`StreamExt`], streams that run every `poll_next` in their own context.
