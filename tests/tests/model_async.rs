@@ -520,7 +520,6 @@ proptest! {
     #![proptest_config(cases::config(300))]
 
     #[test]
-    #[cfg_attr(debug_assertions, ignore = "slow in a debug build: .ci/run runs it in release mode")]
     fn tasks_and_threads_match_the_reference_model(ops in prop::collection::vec(op(), 0..40)) {
         run_program(&ops);
     }
