@@ -66,7 +66,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("crate") {
-            krate = Some(meta.value()?.parse()?);
+            krate = Some(crate::args::crate_path(&meta)?);
             Ok(())
         } else if meta.path.is_ident("flavor") {
             runtime.flavor(&meta.value()?.parse()?)
@@ -83,7 +83,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(error) = parser.parse2(args) {
         return error.into_compile_error();
     }
-    let krate = krate.unwrap_or_else(|| syn::parse_quote!(::contextvars));
+    let krate = krate.unwrap_or_else(crate::args::default_crate);
     let function: ItemFn = match syn::parse2(item) {
         Ok(function) => function,
         Err(error) => {

@@ -6,6 +6,7 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, Error, ItemFn, Path, ReturnType};
 
+use crate::args;
 use crate::runtime_attr::{self, Runtime};
 
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -16,7 +17,7 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
             if krate.is_some() {
                 return Err(meta.error("duplicate `crate` argument"));
             }
-            krate = Some(meta.value()?.parse()?);
+            krate = Some(args::crate_path(&meta)?);
             Ok(())
         } else if meta.path.is_ident("tokio") {
             let mut chosen = Runtime {
@@ -38,7 +39,7 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(error) = parser.parse2(args) {
         return error.into_compile_error();
     }
-    let krate = krate.unwrap_or_else(|| syn::parse_quote!(::contextvars));
+    let krate = krate.unwrap_or_else(args::default_crate);
     let function: ItemFn = match syn::parse2(item) {
         Ok(function) => function,
         Err(error) => {

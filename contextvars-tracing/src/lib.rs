@@ -120,11 +120,13 @@
 //! still reports the panic), and the line is written.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 mod carry;
 mod fields;
 mod format;
 mod json;
+mod keys;
 mod span;
 mod text;
 #[cfg(feature = "opentelemetry")]

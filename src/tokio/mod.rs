@@ -30,6 +30,8 @@ mod hooks;
 mod join_set;
 mod leak;
 mod runtime;
+#[cfg(any(tokio_unstable, test))]
+mod store;
 
 #[cfg(feature = "hyper")]
 pub use executor::ContextExecutor;
