@@ -6,7 +6,10 @@ use std::cell::RefCell;
 use std::fmt::{self, Display};
 
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::format::{Format, Json, Writer};
+#[cfg(feature = "json")]
+use tracing_subscriber::fmt::format::Json;
+use tracing_subscriber::fmt::format::{Format, Writer};
+#[cfg(feature = "json")]
 use tracing_subscriber::fmt::time::SystemTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -15,7 +18,9 @@ use contextvars::registry::{self, Registration};
 use contextvars::{ContextVar, VarSet};
 
 use crate::fields::{Selection, classify_display};
-use crate::{ContextSpanLayer, SpanTemplate, json, keys, text};
+use crate::{ContextSpanLayer, SpanTemplate, text};
+#[cfg(feature = "json")]
+use crate::{json, keys};
 
 /// An event formatter that writes the chosen context variables on every line, as text fields
 /// or JSON keys; see the [crate documentation](crate).
@@ -40,6 +45,7 @@ pub struct ContextFields<F = Format> {
 #[derive(Clone, Copy, Debug)]
 enum Output {
     Text,
+    #[cfg(feature = "json")]
     Json,
 }
 
@@ -128,6 +134,8 @@ impl<F> ContextFields<F> {
     /// with unique keys whose `level`, `target`, `timestamp` and `fields` are the event's own.
     /// The message names the variable and the fix (`var_named`, `nest_under` or `skip`). The
     /// same check runs for each variable chosen after this call.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     #[must_use]
     #[track_caller]
     pub fn json(self) -> ContextFields<Format<Json, SystemTime>> {
@@ -143,7 +151,9 @@ impl<F> ContextFields<F> {
 
     /// Refuses JSON keys that would collide (see [`json`](Self::json)).
     #[track_caller]
+    #[cfg_attr(not(feature = "json"), allow(unused_mut))]
     fn checked(mut self) -> ContextFields<F> {
+        #[cfg(feature = "json")]
         if let Output::Json = self.output {
             keys::check_json_keys(&mut self.selection.fields, self.nest.as_deref());
         }
@@ -296,6 +306,7 @@ where
         };
         with_line_buffer(|line| {
             inner.format_event(ctx, Writer::new(line), event)?;
+            #[cfg_attr(not(feature = "json"), allow(unused_variables))]
             let Some((at, empty)) = splice_point(line, self.output) else {
                 return writer.write_str(line);
             };
@@ -308,6 +319,7 @@ where
                         crate::trace_ids::write_text(&mut writer, ansi)?;
                     }
                 }
+                #[cfg(feature = "json")]
                 Output::Json => {
                     #[cfg(feature = "opentelemetry")]
                     let empty = {
@@ -326,9 +338,11 @@ where
 /// Where the variables go in a line the wrapped format wrote: before the newline of a text
 /// line (or at its end), before the closing `}` of a JSON line; and whether that JSON object
 /// is empty. `None` when a JSON line is no object.
+#[cfg_attr(not(feature = "json"), allow(clippy::unnecessary_wraps))]
 fn splice_point(line: &str, output: Output) -> Option<(usize, bool)> {
     match output {
         Output::Text => Some((line.strip_suffix('\n').unwrap_or(line).len(), false)),
+        #[cfg(feature = "json")]
         Output::Json => {
             let object = line.trim_end().strip_suffix('}')?;
             Some((object.len(), object.trim_end().ends_with('{')))

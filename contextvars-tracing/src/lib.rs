@@ -63,6 +63,9 @@
 //!
 //! # JSON
 //!
+//! Feature `json`, on by default; text-only users can leave it out (and `serde_json` with it)
+//! with `default-features = false`.
+//!
 //! ```
 //! # use std::sync::{Arc, Mutex};
 //! use contextvars::ContextVar;
@@ -125,6 +128,7 @@
 mod carry;
 mod fields;
 mod format;
+#[cfg(feature = "json")]
 mod json;
 mod keys;
 mod span;

@@ -20,6 +20,7 @@ fn current() -> Option<(TraceId, SpanId)> {
 
 /// Writes `"trace_id":"…","span_id":"…"` into a JSON object; `first` says whether nothing was
 /// written in it before. Returns whether it wrote.
+#[cfg(feature = "json")]
 pub(crate) fn write_json(out: &mut dyn Write, first: bool) -> Result<bool, fmt::Error> {
     let Some((trace_id, span_id)) = current() else {
         return Ok(false);
