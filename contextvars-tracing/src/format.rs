@@ -68,6 +68,24 @@ impl<L: Clone, T: Clone> Colours for Format<L, T> {
     }
 }
 
+/// What [`ContextFields::skip`] takes: a variable, or the name it was declared with.
+pub trait SkipVar {
+    /// The variable's name, as declared.
+    fn var_name(&self) -> &'static str;
+}
+
+impl<T> SkipVar for &'static ContextVar<T> {
+    fn var_name(&self) -> &'static str {
+        self.name()
+    }
+}
+
+impl SkipVar for &'static str {
+    fn var_name(&self) -> &'static str {
+        self
+    }
+}
+
 impl ContextFields {
     /// No variables yet, around tracing-subscriber's default text format.
     #[must_use]
@@ -242,17 +260,13 @@ impl<F> ContextFields<F> {
     }
 
     /// Never writes `var` (a secret, such as a session token), whether it was chosen before
-    /// this call or is chosen after it, by any of the methods above. Matches by the variable's
-    /// name, so every variable of that name stays out.
+    /// this call or is chosen after it, by any of the methods above: give the variable
+    /// (`.skip(&SESSION_TOKEN)`) or its declared name (`.skip("SESSION_TOKEN")`, for a
+    /// variable of another crate). Matches by the variable's name, so every variable of that
+    /// name stays out.
     #[must_use]
-    pub fn secret<T>(self, var: &'static ContextVar<T>) -> ContextFields<F> {
-        self.skip(var.name())
-    }
-
-    /// Never writes a variable named `name` (as declared, such as `"SESSION_TOKEN"`).
-    #[must_use]
-    pub fn skip(mut self, name: &'static str) -> ContextFields<F> {
-        self.selection.secret(name);
+    pub fn skip(mut self, var: impl SkipVar) -> ContextFields<F> {
+        self.selection.secret(var.var_name());
         self
     }
 

@@ -113,8 +113,7 @@
 //!   [`registry::all`](contextvars::registry::all) filtered by `module_path()`, which resets
 //!   nothing);
 //! - [`registered`](ContextFields::registered): every declared variable of the program;
-//! - [`secret`](ContextFields::secret) / [`skip`](ContextFields::skip): never written, however
-//!   it was chosen.
+//! - [`skip`](ContextFields::skip): a secret, never written, however it was chosen.
 //!
 //! A variable is written only where the current context binds it: its default does not
 //! count. Declared variables are written when their type is a string, a number, `bool`,
@@ -139,7 +138,7 @@ mod trace_ids;
 mod unhooked;
 
 pub use carry::{CurrentSpan, carry_spans};
-pub use format::{Colours, ContextFields};
+pub use format::{Colours, ContextFields, SkipVar};
 pub use span::{ContextSpanLayer, SpanTemplate};
 #[cfg(feature = "tokio")]
 pub use unhooked::unhooked_events;

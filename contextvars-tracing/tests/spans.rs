@@ -24,7 +24,7 @@ fn fields() -> ContextFields {
         .var(&REQUEST_ID)
         .var(&USER_ID)
         .var(&SECRET)
-        .secret(&SECRET)
+        .skip(&SECRET)
 }
 
 #[test]
