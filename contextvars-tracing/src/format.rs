@@ -71,17 +71,17 @@ impl<L: Clone, T: Clone> Colours for Format<L, T> {
 /// What [`ContextFields::skip`] takes: a variable, or the name it was declared with.
 pub trait SkipVar {
     /// The variable's name, as declared.
-    fn var_name(&self) -> &'static str;
+    fn var_name(self) -> &'static str;
 }
 
 impl<T> SkipVar for &'static ContextVar<T> {
-    fn var_name(&self) -> &'static str {
+    fn var_name(self) -> &'static str {
         self.name()
     }
 }
 
 impl SkipVar for &'static str {
-    fn var_name(&self) -> &'static str {
+    fn var_name(self) -> &'static str {
         self
     }
 }
