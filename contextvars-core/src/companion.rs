@@ -88,6 +88,15 @@
 //! `Span::enter`) keeps the guards in a thread-local stack the same way: push in
 //! [`enter`](Companion::enter), pop and drop in [`exit`](Companion::exit).
 //!
+//! An error reporter's hub (Sentry's `Hub`, with its scope of tags and breadcrumbs) is the
+//! same shape: `State` is the hub (`Arc<Hub>`), [`capture`](Companion::capture) takes the
+//! thread's current hub, or a fresh child of it so that what a task adds stays in that task,
+//! [`enter`](Companion::enter) makes the state the thread's current hub and saves the one it
+//! replaced, and [`exit`](Companion::exit) puts that one back. An event reported from a spawned
+//! task or a pool thread then carries the request's scope. contextvars-tracing
+//! (`carry_spans`) and contextvars-opentelemetry (`carry_context`) are companions written this
+//! way.
+//!
 //! # Cost
 //!
 //! With no companion registered, taking a context costs one relaxed atomic load more, and
