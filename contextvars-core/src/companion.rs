@@ -198,8 +198,15 @@ fn find(type_id: TypeId) -> Option<&'static dyn ErasedCompanion> {
         .map(|registered| registered.companion)
 }
 
-/// What a context carries: one state per companion that captured one.
-pub(crate) type Carried = Option<Arc<[Arc<dyn CarriedState>]>>;
+/// What a context carries: one state per companion that captured one. A thin pointer, so that
+/// a context grows by one word.
+pub(crate) type Carried = Option<Arc<Vec<Arc<dyn CarriedState>>>>;
+
+/// The states a context carries, as a slice.
+#[inline]
+pub(crate) fn states(carried: &Carried) -> Option<&[Arc<dyn CarriedState>]> {
+    carried.as_deref().map(Vec::as_slice)
+}
 
 /// The states of the registered companions, for a context being made now. With none
 /// registered, one relaxed load.
@@ -220,7 +227,7 @@ fn capture_registered() -> Carried {
     if states.is_empty() {
         None
     } else {
-        Some(states.into())
+        Some(Arc::new(states))
     }
 }
 
@@ -333,8 +340,7 @@ impl Context {
     /// ```
     #[must_use]
     pub fn companion_state<C: Companion>(&self) -> Option<&C::State> {
-        self.carried
-            .as_deref()?
+        states(&self.carried)?
             .iter()
             .find(|state| state.companion_type() == TypeId::of::<C>())?
             .state()
@@ -351,21 +357,19 @@ impl Context {
         let Some(companion) = companion.as_any().downcast_ref::<C>() else {
             return false;
         };
-        let mut states: Vec<Arc<dyn CarriedState>> = self
-            .carried
-            .as_deref()
+        let mut kept: Vec<Arc<dyn CarriedState>> = states(&self.carried)
             .unwrap_or_default()
             .iter()
             .filter(|state| state.companion_type() != TypeId::of::<C>())
             .cloned()
             .collect();
         if let Some(state) = state {
-            states.push(Arc::new(State { companion, state }));
+            kept.push(Arc::new(State { companion, state }));
         }
-        self.carried = if states.is_empty() {
+        self.carried = if kept.is_empty() {
             None
         } else {
-            Some(states.into())
+            Some(Arc::new(kept))
         };
         true
     }

@@ -89,7 +89,7 @@ impl Context {
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
         // Decided once, before entering: the common path is then the bare pointer swap, with
         // nothing to check on the way out.
-        if let Some(carried) = self.carried.as_deref() {
+        if let Some(carried) = companion::states(&self.carried) {
             return run_carrying(&mut self.data, carried, f);
         }
         let _entered = current::Entered::new(&mut self.data, None);
@@ -100,7 +100,7 @@ impl Context {
     /// for hooks that enter and leave in separate calls.
     #[inline]
     pub(crate) fn enter(&mut self) -> current::Entered<'_> {
-        current::Entered::new(&mut self.data, self.carried.as_deref())
+        current::Entered::new(&mut self.data, companion::states(&self.carried))
     }
 
     /// The value this context binds to `var` (not its default).
