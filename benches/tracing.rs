@@ -8,8 +8,8 @@
 //! - `json/by_hand`: tracing-subscriber's own JSON format, the two values passed as event
 //!   fields at the call site (what users write without this crate);
 //! - `json/bare`: tracing-subscriber's JSON format, neither (the floor);
-//! - `text/*`: the same with the default text format, and `text/wrapper`: `ContextFields` with
-//!   no variables (what the wrapping alone costs);
+//! - `text/*`: the same with the default text format, and `text/wrapper`: `ContextFields::format()`
+//!   with no variables (what the wrapping alone costs);
 //! - `span/ours`: a span with no fields, the span layer recording the two variables, under the
 //!   fmt layer; `span/by_hand`: the span declares the two values; `span/bare`: neither.
 //!
@@ -82,7 +82,7 @@ fn text(c: &mut Criterion) {
     let ours = Dispatch::new(
         tracing_subscriber::fmt()
             .with_ansi(false)
-            .event_format(fields())
+            .event_format(fields().format())
             .with_writer(std::io::sink)
             .finish(),
     );
@@ -98,7 +98,7 @@ fn text(c: &mut Criterion) {
     let wrapper = Dispatch::new(
         tracing_subscriber::fmt()
             .with_ansi(false)
-            .event_format(ContextFields::new())
+            .event_format(ContextFields::new().format())
             .with_writer(std::io::sink)
             .finish(),
     );

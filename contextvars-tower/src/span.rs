@@ -236,13 +236,13 @@ mod request_span {
     impl RequestSpanLayer {
         /// Request spans at level `INFO` with the variables of `fields`.
         #[must_use]
-        pub fn new<F>(fields: &ContextFields<F>) -> RequestSpanLayer {
+        pub fn new(fields: &ContextFields) -> RequestSpanLayer {
             RequestSpanLayer::with_level(fields, Level::INFO)
         }
 
         /// Request spans at `level` with the variables of `fields`.
         #[must_use]
-        pub fn with_level<F>(fields: &ContextFields<F>, level: Level) -> RequestSpanLayer {
+        pub fn with_level(fields: &ContextFields, level: Level) -> RequestSpanLayer {
             RequestSpanLayer {
                 template: fields.span_template(
                     "request",

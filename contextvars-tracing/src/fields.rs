@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::convert::Infallible;
 use std::fmt::{self, Display};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -9,10 +10,11 @@ use std::sync::Arc;
 use contextvars::ContextVar;
 use contextvars::registry::Registration;
 
-/// A value read from a variable, by the kind of JSON or tracing value it becomes.
+/// A value read from a variable, by the kind of JSON or tracing value it becomes: borrowed
+/// while the variable is read ([`Value`]), owned when it must outlive that ([`OwnedValue`]).
 #[derive(Clone, Copy)]
-pub(crate) enum Value<'a> {
-    Str(&'a str),
+pub(crate) enum Scalar<S, D> {
+    Str(S),
     U64(u64),
     I64(i64),
     U128(u128),
@@ -20,7 +22,46 @@ pub(crate) enum Value<'a> {
     F64(f64),
     Bool(bool),
     /// Any other type, written with its `Display`, which may panic: see [`render`].
-    Display(&'a dyn Display),
+    Display(D),
+}
+
+/// A value as a variable's binding lends it.
+pub(crate) type Value<'a> = Scalar<&'a str, &'a dyn Display>;
+
+/// A value that outlives the variable's borrow: `Display` already run (where its panic is
+/// caught), so there is no `Display` left.
+pub(crate) type OwnedValue = Scalar<String, Infallible>;
+
+impl Value<'_> {
+    /// The owned value, or `None` when a `Display` panics.
+    pub(crate) fn to_owned_value(self) -> Option<OwnedValue> {
+        Some(match self {
+            Scalar::Str(v) => Scalar::Str(v.to_owned()),
+            Scalar::U64(v) => Scalar::U64(v),
+            Scalar::I64(v) => Scalar::I64(v),
+            Scalar::U128(v) => Scalar::U128(v),
+            Scalar::I128(v) => Scalar::I128(v),
+            Scalar::F64(v) => Scalar::F64(v),
+            Scalar::Bool(v) => Scalar::Bool(v),
+            Scalar::Display(v) => Scalar::Str(render(v)?),
+        })
+    }
+}
+
+impl OwnedValue {
+    /// The value as `tracing` records it.
+    pub(crate) fn as_value(&self) -> &dyn tracing::field::Value {
+        match self {
+            Scalar::Str(v) => v,
+            Scalar::U64(v) => v,
+            Scalar::I64(v) => v,
+            Scalar::U128(v) => v,
+            Scalar::I128(v) => v,
+            Scalar::F64(v) => v,
+            Scalar::Bool(v) => v,
+            Scalar::Display(never) => match *never {},
+        }
+    }
 }
 
 /// What a classifier found out about a value of unknown type.
@@ -135,6 +176,8 @@ pub(crate) struct Selection {
     pub(crate) fields: Vec<Field>,
     pub(crate) classifiers: Vec<Classifier>,
     secrets: Vec<&'static str>,
+    /// The key JSON lines nest the variables under, if any.
+    pub(crate) nest: Option<Cow<'static, str>>,
 }
 
 impl Selection {
@@ -143,6 +186,7 @@ impl Selection {
             fields: Vec::new(),
             classifiers: vec![classify_common],
             secrets: Vec::new(),
+            nest: None,
         }
     }
 

@@ -11,8 +11,8 @@ pub(crate) fn write_fields(
     selection: &Selection,
     out: &mut dyn Write,
     mut first: bool,
-    nest: Option<&str>,
 ) -> fmt::Result {
+    let nest = selection.nest.as_deref();
     let mut result = Ok(());
     let mut opened = false;
     selection.for_each(|field, value| {

@@ -5,14 +5,21 @@
 //! that spans made there are its children and a trace never splits at a hand-off.
 //!
 //! Choose the variables once with [`ContextFields`] (a list, the declared variables of a
-//! module, or every declared one, minus any secret), then:
+//! module, or every declared one, minus any secret), then make from that choice:
 //!
-//! - as an event formatter for [`tracing_subscriber::fmt()`], it writes them on every line:
-//!   ` name=value` at the end of a text line (keeping the wrapped format's colours), or keys
-//!   of the object of a JSON line ([`ContextFields::json`]);
-//! - [`ContextFields::span_layer`] records them on every new span, so that span fields in
-//!   logs and the attributes of spans exported through tracing-opentelemetry carry them;
-//! - [`ContextFields::span_template`] opens spans that declare them, such as a request span.
+//! - an event format for `tracing_subscriber::fmt()`, a [`ContextFormat`], which writes them
+//!   on every line: ` name=value` at the end of a text line ([`ContextFields::format`], with
+//!   the wrapped format's colours), or keys of the object of a JSON line
+//!   ([`ContextFields::json`]);
+//! - a span layer, [`ContextFields::span_layer`], which records them on every new span, so
+//!   that span fields in logs and the attributes of spans exported through
+//!   tracing-opentelemetry carry them;
+//! - a [`SpanTemplate`], [`ContextFields::span_template`], which opens spans that declare
+//!   them, such as a request span.
+//!
+//! The format and the span layer need tracing-subscriber (feature `subscriber`, on by
+//! default); `ContextFields`, span templates and [`carry_spans`] need only `tracing`, with
+//! `default-features = false`.
 //!
 //! The subscriber formats an event, and creates a span, on the thread that emits it, inside the
 //! emitting task's context: each line and span carries the values of the code that wrote it,
@@ -38,9 +45,9 @@
 //! # }
 //! # let buffer = Buffer::default();
 //! # let log = buffer.clone();
-//! let format = ContextFields::new()
-//!     .var(&REQUEST_ID)
-//!     .var(&USER_ID)
+//! let fields = ContextFields::new().var(&REQUEST_ID).var(&USER_ID);
+//! let format = fields
+//!     .format()
 //!     .with_format(tracing_subscriber::fmt::format().without_time());
 //! let subscriber = tracing_subscriber::fmt()
 //! #   .with_ansi(false)
@@ -64,7 +71,7 @@
 //! # JSON
 //!
 //! Feature `json`, on by default; text-only users can leave it out (and `serde_json` with it)
-//! with `default-features = false`.
+//! with `default-features = false, features = ["subscriber"]`.
 //!
 //! ```
 //! # use std::sync::{Arc, Mutex};
@@ -103,7 +110,7 @@
 //! Variable keys sit beside tracing-subscriber's own (`timestamp`, `level`, `fields`,
 //! `target`, `span`, `spans`, and the event's fields with `flatten_event`): give a variable a
 //! name that none of those has, with [`ContextFields::var_named`], or put them all under one
-//! key with [`ContextFields::nest_under`].
+//! key with [`ContextFields::nest_under`]; [`ContextFields::json`] refuses keys that collide.
 //!
 //! # Choosing variables
 //!
@@ -126,11 +133,17 @@
 
 mod carry;
 mod fields;
+#[cfg(feature = "subscriber")]
 mod format;
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "subscriber")]
 mod keys;
+mod select;
 mod span;
+#[cfg(feature = "subscriber")]
+mod span_layer;
+#[cfg(feature = "subscriber")]
 mod text;
 #[cfg(feature = "opentelemetry")]
 mod trace_ids;
@@ -138,7 +151,11 @@ mod trace_ids;
 mod unhooked;
 
 pub use carry::{CurrentSpan, carry_spans};
-pub use format::{Colours, ContextFields, SkipVar};
-pub use span::{ContextSpanLayer, SpanTemplate};
+#[cfg(feature = "subscriber")]
+pub use format::ContextFormat;
+pub use select::{ContextFields, SkipVar};
+pub use span::SpanTemplate;
+#[cfg(feature = "subscriber")]
+pub use span_layer::ContextSpanLayer;
 #[cfg(feature = "tokio")]
 pub use unhooked::unhooked_events;

@@ -11,7 +11,7 @@ use tracing::callsite::Identifier;
 static EVENTS: AtomicU64 = AtomicU64::new(0);
 static REPORTED: Mutex<Option<HashSet<Identifier>>> = Mutex::new(None);
 
-/// How many log events [`ContextFields`](crate::ContextFields) has formatted, since the
+/// How many log events [`ContextFormat`](crate::ContextFormat) has formatted, since the
 /// process started, from a tokio task that runs in its worker thread's own context, while the
 /// leak check was on (feature `tokio`).
 ///
@@ -27,7 +27,7 @@ static REPORTED: Mutex<Option<HashSet<Identifier>>> = Mutex::new(None);
 ///
 /// set_leak_check(LeakCheck::Report);
 /// let subscriber = tracing_subscriber::fmt()
-///     .event_format(ContextFields::new())
+///     .event_format(ContextFields::new().format())
 ///     .with_writer(std::io::sink)
 ///     .finish();
 /// let _default = tracing::subscriber::set_default(subscriber);

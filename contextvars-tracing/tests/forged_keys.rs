@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use common::Buffer;
 use contextvars::ContextVar;
-use contextvars_tracing::ContextFields;
+use contextvars_tracing::{ContextFields, ContextFormat};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 static LEVEL: ContextVar<String> = ContextVar::new("LEVEL");
@@ -44,11 +44,11 @@ fn a_variable_under_a_key_the_json_format_writes_is_refused_with_the_fix() {
         "spans",
         "threadId",
     ] {
-        let message = refusal(|| drop(ContextFields::new().json().var_named(key, &REQUEST_ID)));
+        let message = refusal(|| drop(ContextFields::new().var_named(key, &REQUEST_ID).json()));
         assert!(message.contains(&format!("`{key}`")), "{message}");
         assert!(message.contains("`request_id`"), "{message}");
     }
-    let message = refusal(|| drop(ContextFields::new().json().var(&TARGET)));
+    let message = refusal(|| drop(ContextFields::new().var(&TARGET).json()));
     assert!(message.contains("`target`"), "{message}");
 }
 
@@ -56,7 +56,7 @@ fn a_variable_under_a_key_the_json_format_writes_is_refused_with_the_fix() {
 fn nesting_under_a_key_the_json_format_writes_is_refused() {
     let message = refusal(|| drop(ContextFields::new().nest_under("fields").json()));
     assert!(message.contains("nest_under(\"fields\")"), "{message}");
-    let message = refusal(|| drop(ContextFields::new().json().nest_under("level")));
+    let message = refusal(|| drop(ContextFields::new().nest_under("level").json()));
     assert!(message.contains("`level`"), "{message}");
 }
 
@@ -65,14 +65,14 @@ fn two_variables_under_one_key_are_refused_and_one_chosen_twice_is_written_once(
     let message = refusal(|| {
         drop(
             ContextFields::new()
-                .json()
                 .var(&REQUEST_ID)
-                .var_named("request_id", &OTHER_ID),
+                .var_named("request_id", &OTHER_ID)
+                .json(),
         );
     });
     assert!(message.contains("`request_id` and `other_id`"), "{message}");
     // Text lines keep whatever names were chosen: only JSON keys must be unique.
-    drop(ContextFields::new().var(&LEVEL).var(&TARGET));
+    drop(ContextFields::new().var(&LEVEL).var(&TARGET).format());
 }
 
 /// A JSON value whose objects, at every depth, have unique keys.
@@ -128,11 +128,9 @@ impl<'de> Visitor<'de> for UniqueKeys {
 }
 
 fn log_json(
-    format: ContextFields<
-        tracing_subscriber::fmt::format::Format<
-            tracing_subscriber::fmt::format::Json,
-            tracing_subscriber::fmt::time::SystemTime,
-        >,
+    format: ContextFormat<
+        tracing_subscriber::fmt::format::Json,
+        tracing_subscriber::fmt::time::SystemTime,
     >,
 ) -> Vec<String> {
     let buffer = Buffer::default();
@@ -160,11 +158,11 @@ fn every_json_line_has_unique_keys_and_the_event_s_own_level_and_target() {
     let formats = [
         // Renamed, and one variable chosen twice.
         ContextFields::new()
-            .json()
             .var_named("client_level", &LEVEL)
             .var_named("client_target", &TARGET)
             .var(&REQUEST_ID)
-            .var(&REQUEST_ID),
+            .var(&REQUEST_ID)
+            .json(),
         // Nested: inside the object, the variables' own names are free.
         ContextFields::new()
             .var(&LEVEL)
@@ -196,6 +194,7 @@ fn invisible_and_reordering_characters_in_text_values_are_escaped() {
         .event_format(
             ContextFields::new()
                 .var(&REQUEST_ID)
+                .format()
                 .with_format(tracing_subscriber::fmt::format().without_time()),
         )
         .with_writer(move || writer.clone())

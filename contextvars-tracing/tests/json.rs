@@ -4,7 +4,7 @@ mod common;
 
 use common::{Broken, Buffer};
 use contextvars::ContextVar;
-use contextvars_tracing::ContextFields;
+use contextvars_tracing::{ContextFields, ContextFormat};
 use serde_json::{Value, json};
 
 static REQUEST_ID: ContextVar<String> = ContextVar::new("request_id");
@@ -24,9 +24,9 @@ fn all_vars() -> ContextFields {
         .var(&INITIAL)
 }
 
-fn log_json<F>(format: ContextFields<F>, f: impl FnOnce()) -> Vec<Value>
+fn log_json<L, T>(format: ContextFormat<L, T>, f: impl FnOnce()) -> Vec<Value>
 where
-    ContextFields<F>: tracing_subscriber::fmt::FormatEvent<
+    ContextFormat<L, T>: tracing_subscriber::fmt::FormatEvent<
             tracing_subscriber::Registry,
             tracing_subscriber::fmt::format::JsonFields,
         > + Send
@@ -90,7 +90,7 @@ fn values_are_escaped_and_round_trip() {
 
 #[test]
 fn nesting_puts_the_variables_under_one_key_only_when_some_are_set() {
-    let lines = log_json(all_vars().json().nest_under("context"), || {
+    let lines = log_json(all_vars().nest_under("context").json(), || {
         tracing::info!("outside");
         let _id = REQUEST_ID.set("r-1".into());
         let _attempt = ATTEMPT.set(3);

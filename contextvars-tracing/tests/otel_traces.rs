@@ -77,7 +77,7 @@ fn one_trace_per_request_and_log_lines_carry_their_span_ids() {
         .with(
             tracing_subscriber::fmt::layer()
                 .json()
-                .event_format(ContextFields::new().var(&REQUEST_ID).trace_ids().json())
+                .event_format(ContextFields::new().var(&REQUEST_ID).json().trace_ids())
                 .with_writer(move || writer.clone()),
         )
         .init();

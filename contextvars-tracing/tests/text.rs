@@ -31,12 +31,15 @@ use label::LABEL;
 use price::PRICE;
 use token::TOKEN;
 
-fn log_with(format: ContextFields, f: impl FnOnce()) -> Vec<String> {
+fn log_with(fields: &ContextFields, f: impl FnOnce()) -> Vec<String> {
     let buffer = Buffer::default();
     let writer = buffer.clone();
+    let format = fields
+        .format()
+        .with_format(tracing_subscriber::fmt::format().without_time());
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
-        .event_format(format.with_format(tracing_subscriber::fmt::format().without_time()))
+        .event_format(format)
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, f);
@@ -45,7 +48,7 @@ fn log_with(format: ContextFields, f: impl FnOnce()) -> Vec<String> {
 
 #[test]
 fn fields_only_where_set_and_defaults_do_not_count() {
-    let lines = log_with(ContextFields::new().var(&ID), || {
+    let lines = log_with(&ContextFields::new().var(&ID), || {
         tracing::info!("before");
         let _id = ID.set(7);
         tracing::info!(answer = 42, "during");
@@ -57,7 +60,7 @@ fn fields_only_where_set_and_defaults_do_not_count() {
 
 #[test]
 fn multi_line_messages_keep_the_fields_on_the_last_line() {
-    let lines = log_with(ContextFields::new().var_named("req", &ID), || {
+    let lines = log_with(&ContextFields::new().var_named("req", &ID), || {
         let _id = ID.set(3);
         tracing::info!("one\ntwo");
     });
@@ -67,8 +70,8 @@ fn multi_line_messages_keep_the_fields_on_the_last_line() {
 
 #[test]
 fn option_values_are_written_only_when_some() {
-    let format = ContextFields::new().vars(&module_vars!(label));
-    let lines = log_with(format, || {
+    let fields = ContextFields::new().vars(&module_vars!(label));
+    let lines = log_with(&fields, || {
         let _none = LABEL.set(None);
         tracing::info!("none");
         let _some = LABEL.set(Some("x".into()));
@@ -90,8 +93,8 @@ impl Display for Money {
 #[test]
 fn declared_values_of_unknown_types_are_left_out_unless_named() {
     let vars = module_vars!(price);
-    let log = |format: ContextFields| {
-        log_with(format, || {
+    let log = |fields: ContextFields| {
+        log_with(&fields, || {
             let _price = PRICE.set(Money(5));
             let _id = ID.set(1);
             tracing::info!("sold");
@@ -106,7 +109,7 @@ fn declared_values_of_unknown_types_are_left_out_unless_named() {
 #[test]
 fn a_secret_is_never_written_however_it_was_chosen() {
     let vars = module_vars!(token);
-    for format in [
+    for fields in [
         ContextFields::new().var(&TOKEN).var(&ID).skip(&TOKEN),
         ContextFields::new().skip(&TOKEN).vars(&vars).var(&ID),
         ContextFields::new()
@@ -115,7 +118,7 @@ fn a_secret_is_never_written_however_it_was_chosen() {
             .vars(&vars)
             .var(&ID),
     ] {
-        let lines = log_with(format, || {
+        let lines = log_with(&fields, || {
             let _token = TOKEN.set("hunter2".into());
             let _id = ID.set(9);
             tracing::info!("login");
@@ -127,7 +130,7 @@ fn a_secret_is_never_written_however_it_was_chosen() {
 #[test]
 fn a_panicking_display_costs_its_field_not_the_line() {
     static BROKEN: ContextVar<Broken> = ContextVar::new("broken");
-    let lines = log_with(ContextFields::new().var(&BROKEN).var(&ID), || {
+    let lines = log_with(&ContextFields::new().var(&BROKEN).var(&ID), || {
         let _broken = BROKEN.set(Broken);
         let _id = ID.set(4);
         tracing::info!("first");
@@ -144,6 +147,7 @@ fn coloured_lines_keep_the_wrapped_format_s_colours() {
     let writer = buffer.clone();
     let format = ContextFields::new()
         .var(&ID)
+        .format()
         .with_format(tracing_subscriber::fmt::format().without_time());
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(true)
@@ -166,9 +170,40 @@ fn coloured_lines_keep_the_wrapped_format_s_colours() {
 }
 
 #[test]
+fn with_ansi_overrides_the_subscriber_s_colours() {
+    let log = |subscriber_ansi: bool, format_ansi: bool| {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let format = ContextFields::new()
+            .var(&ID)
+            .format()
+            .with_ansi(format_ansi);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(subscriber_ansi)
+            .event_format(format)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let _id = ID.set(6);
+            tracing::info!("plain");
+        });
+        buffer.text()
+    };
+    let plain = log(true, false);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert!(plain.ends_with("plain id=6\n"), "{plain:?}");
+    let coloured = log(false, true);
+    assert!(coloured.contains("\x1b[32m INFO\x1b[0m"), "{coloured:?}");
+    assert!(
+        coloured.ends_with(" \x1b[3mid\x1b[0m\x1b[2m=\x1b[0m6\n"),
+        "{coloured:?}"
+    );
+}
+
+#[test]
 fn values_that_could_forge_or_colour_a_line_are_quoted_and_escaped() {
     static NOTE: ContextVar<String> = ContextVar::new("note");
-    let lines = log_with(ContextFields::new().var(&NOTE), || {
+    let lines = log_with(&ContextFields::new().var(&NOTE), || {
         let _note = NOTE.set("ok\nINFO forged: admin=true \u{1b}[31mred".into());
         tracing::info!("one");
         let _plain = NOTE.set("plain-value".into());

@@ -73,7 +73,7 @@ fn generate_request_id() -> String {
     )
 }
 
-/// The log format: every line written while a request variable is set carries it.
+/// The variables on log lines: every line written while a request variable is set carries it.
 pub fn log_format() -> ContextFields {
     ContextFields::new().vars(&module_vars!(request))
 }
@@ -115,7 +115,7 @@ where
         .with_max_level(level)
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.event_format(log_format()).finish().into(),
+        LogFormat::Text => builder.event_format(log_format().format()).finish().into(),
         LogFormat::Json => builder
             .json()
             .event_format(log_format().json())
