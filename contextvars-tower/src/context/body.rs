@@ -11,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The future of [`ContextService`](crate::ContextService): polls the inner service's
+    /// The future of [`Context`](super::Context): polls the inner service's
     /// future inside the request's context, then hands that context to the response body.
     ///
     /// The inner future is dropped inside the request's context too, when it finishes or when
@@ -76,7 +76,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 
 pin_project! {
     /// A response body whose every frame is produced inside the request's context: the body
-    /// [`ContextService`](crate::ContextService) responds with.
+    /// [`Context`](super::Context) responds with.
     ///
     /// A streaming body (server-sent events, chunked output, a file read in pieces) is polled
     /// by the server after the handler's future has finished; wrapped, it still reads the
