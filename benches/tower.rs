@@ -21,7 +21,7 @@ use std::task::{self, Poll, Waker};
 use contextvars::module_vars;
 use contextvars_tower::ContextLayer;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderName, Request, Response};
 use tower::{Layer, Service, ServiceBuilder, service_fn};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -81,15 +81,16 @@ fn bench_request(c: &mut Criterion) {
 
     let layer = ContextLayer::new()
         .reset(&module_vars!(request))
-        .header_var(&request::REQUEST_ID, "x-request-id", |value| {
-            value.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
-        })
-        .header_var(&request::USER_ID, "x-user-id", |value| {
-            value
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("anonymous")
-                .to_owned()
-        });
+        .header_var(
+            &request::REQUEST_ID,
+            HeaderName::from_static("x-request-id"),
+            |value| value.and_then(|v| v.to_str().ok()).map(str::to_owned),
+        )
+        .header_var(
+            &request::USER_ID,
+            HeaderName::from_static("x-user-id"),
+            |value| value.and_then(|v| v.to_str().ok()).map(str::to_owned),
+        );
     let mut ours = layer.layer(service_fn(|_: Request<()>| async {
         let len = request::REQUEST_ID.with(|id| id.map_or(0, String::len))
             + request::USER_ID.with(|user| user.map_or(0, String::len));

@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::routing::get;
 use contextvars::baggage::Accept;
 use contextvars::module_vars;
-use contextvars_tower::{ContextLayer, PropagateLayer, PropagateService};
+use contextvars_tower::propagate::Propagate;
+use contextvars_tower::{ContextLayer, PropagateLayer};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -44,15 +45,18 @@ pub mod request {
 
 use request::{REQUEST_ID, TENANT, USER_ID};
 
-/// The keys the backend takes from its callers' baggage.
-const BACKEND_ACCEPTS: [&str; 2] = ["request_id", "tenant"];
-
 /// The gateway's client to the backend: every request it sends carries the propagated
 /// variables of the request being handled.
 #[derive(Clone)]
 struct Gateway {
     backend: SocketAddr,
-    client: PropagateService<HttpClient>,
+    client: Propagate<HttpClient>,
+}
+
+fn header_str(value: Option<&HeaderValue>) -> Option<String> {
+    value
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn header_or(value: Option<&HeaderValue>, default: impl FnOnce() -> String) -> String {
@@ -72,13 +76,11 @@ fn generate_request_id() -> String {
 pub fn gateway(backend: SocketAddr) -> Router {
     let layer = ContextLayer::new()
         .reset(&module_vars!(request))
-        .header_var(&REQUEST_ID, "x-request-id", |v| {
+        .header_var(&REQUEST_ID, HeaderName::from_static("x-request-id"), |v| {
             header_or(v, generate_request_id)
         })
-        .header_var(&TENANT, "x-tenant", |v| header_or(v, || "none".to_owned()))
-        .header_var(&USER_ID, "x-user-id", |v| {
-            header_or(v, || "anonymous".to_owned())
-        });
+        .header_var(&TENANT, HeaderName::from_static("x-tenant"), header_str)
+        .header_var(&USER_ID, HeaderName::from_static("x-user-id"), header_str);
     let client = PropagateLayer::new().layer(
         Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(4096)
@@ -114,7 +116,7 @@ async fn call(State(gateway): State<Gateway>) -> Result<String, (StatusCode, Str
 pub fn backend() -> Router {
     let layer = ContextLayer::new()
         .reset(&module_vars!(request))
-        .accept_baggage(Accept::keys(BACKEND_ACCEPTS));
+        .accept_baggage(Accept::none().var(&REQUEST_ID).var(&TENANT));
     Router::new().route("/whoami", get(whoami)).layer(layer)
 }
 
