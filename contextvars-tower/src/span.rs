@@ -77,7 +77,7 @@ pub(crate) fn open(metadata: &'static Metadata<'static>, values: &[Option<&dyn V
 
 /// Records the response's status, and an error status when `error`.
 pub(crate) fn record_status(span: &Span, status: http::StatusCode, error: bool) {
-    span.record("http.response.status_code", status.as_u16());
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     if error {
         span.record("otel.status_code", "ERROR");
     }
