@@ -10,6 +10,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use contextvars::baggage::Accept;
+use contextvars::registry::Registration;
 use contextvars::{ContextVar, VarSet};
 
 mod body;
@@ -35,6 +36,10 @@ pub struct ContextLayer {
 pub(crate) struct Config {
     base: Base,
     reset: VarSet,
+    /// `reset` without the variables of `headers`, each reset only when its header gives no
+    /// value: a default made to be replaced at once cost two map writes and its allocation per
+    /// request.
+    reset_unset: VarSet,
     headers: Vec<HeaderVar>,
     baggage: Accept,
     #[cfg(feature = "opentelemetry")]
@@ -55,9 +60,16 @@ struct HeaderVar {
     header: HeaderName,
     var_name: &'static str,
     set: Arc<SetVar>,
+    /// Whether a registration is this variable's.
+    is_var: Arc<IsVar>,
+    /// The variable's registration when it is among the variables reset.
+    reset: Option<&'static Registration>,
 }
 
-type SetVar = dyn Fn(Option<&HeaderValue>) + Send + Sync;
+/// Sets the variable from the header; returns whether it did.
+type SetVar = dyn Fn(Option<&HeaderValue>) -> bool + Send + Sync;
+
+type IsVar = dyn Fn(&Registration) -> bool + Send + Sync;
 
 impl ContextLayer {
     /// Every request starts from a copy of the caller's context as it is now, at construction
@@ -90,6 +102,7 @@ impl ContextLayer {
             config: Arc::new(Config {
                 base,
                 reset: VarSet::default(),
+                reset_unset: VarSet::default(),
                 headers: Vec::new(),
                 baggage: Accept::none(),
                 #[cfg(feature = "opentelemetry")]
@@ -104,7 +117,9 @@ impl ContextLayer {
     /// calls.
     #[must_use]
     pub fn reset(mut self, vars: &VarSet) -> ContextLayer {
-        Arc::make_mut(&mut self.config).reset.extend(vars);
+        let config = Arc::make_mut(&mut self.config);
+        config.reset.extend(vars);
+        config.split_resets();
         self
     }
 
@@ -161,7 +176,8 @@ impl ContextLayer {
     ///
     /// `make` returns a `T`, or an `Option<T>` where `None` leaves the variable as it is (its
     /// default, after a [`reset`](Self::reset)). It runs inside the request's context, before
-    /// the inner service is called. Header names are case-insensitive; write constants with
+    /// the inner service is called; it should read the header only (the variables it sets may
+    /// not be reset yet). Header names are case-insensitive; write constants with
     /// `HeaderName::from_static("x-request-id")`.
     ///
     /// ```
@@ -196,16 +212,22 @@ impl ContextLayer {
         R: Into<Option<T>>,
         F: Fn(Option<&HeaderValue>) -> R + Send + Sync + 'static,
     {
-        let set = move |value: Option<&HeaderValue>| {
-            if let Some(value) = make(value).into() {
+        let set = move |value: Option<&HeaderValue>| match make(value).into() {
+            Some(value) => {
                 drop(var.set(value));
+                true
             }
+            None => false,
         };
-        Arc::make_mut(&mut self.config).headers.push(HeaderVar {
+        let config = Arc::make_mut(&mut self.config);
+        config.headers.push(HeaderVar {
             header,
             var_name: var.name(),
             set: Arc::new(set),
+            is_var: Arc::new(move |registration: &Registration| registration.is(var)),
+            reset: None,
         });
+        config.split_resets();
         self
     }
 }
@@ -224,24 +246,64 @@ impl Config {
         }
     }
 
-    /// Runs inside the request's context.
-    fn start_request<B>(&self, request: &mut Request<B>) {
-        if !self.reset.is_empty() {
-            self.reset.reset();
+    /// Which of the variables reset have a header variable, and which do not.
+    fn split_resets(&mut self) {
+        let mut unset = Vec::new();
+        for registration in self.reset.iter() {
+            let header_var = self
+                .headers
+                .iter_mut()
+                .find(|header_var| (header_var.is_var)(registration));
+            match header_var {
+                Some(header_var) => header_var.reset = Some(registration),
+                None => unset.push(registration),
+            }
         }
+        self.reset_unset = VarSet::new(unset);
+    }
+
+    /// Whether incoming baggage may set variables, between the resets and the headers.
+    fn reads_baggage(&self) -> bool {
         #[cfg(feature = "opentelemetry")]
-        if let Some(propagator) = &self.propagator {
-            crate::otel::extract(propagator, request);
+        if self.propagator.is_some() {
+            return true;
         }
-        if !self.baggage.is_none() {
-            crate::baggage::apply(request.headers(), &self.baggage);
+        !self.baggage.is_none()
+    }
+
+    /// Runs inside the request's context: the resets, then the baggage, then the headers.
+    fn start_request<B>(&self, request: &mut Request<B>) {
+        if self.reads_baggage() {
+            if !self.reset.is_empty() {
+                self.reset.reset();
+            }
+            #[cfg(feature = "opentelemetry")]
+            if let Some(propagator) = &self.propagator {
+                crate::otel::extract(propagator, request);
+            }
+            if !self.baggage.is_none() {
+                crate::baggage::apply(request.headers(), &self.baggage);
+            }
+            for header_var in &self.headers {
+                (header_var.set)(request.headers().get(&header_var.header));
+            }
+        } else {
+            // The same end state with no baggage in between: a variable with a header is
+            // reset only when the header gives it no value.
+            if !self.reset_unset.is_empty() {
+                self.reset_unset.reset();
+            }
+            self.set_header_vars(request.headers());
         }
-        self.set_header_vars(request.headers());
     }
 
     fn set_header_vars(&self, headers: &HeaderMap) {
         for header_var in &self.headers {
-            (header_var.set)(headers.get(&header_var.header));
+            if !(header_var.set)(headers.get(&header_var.header)) {
+                if let Some(registration) = header_var.reset {
+                    registration.reset();
+                }
+            }
         }
     }
 
@@ -315,7 +377,8 @@ impl fmt::Debug for Config {
             .field("baggage", &self.baggage);
         #[cfg(feature = "opentelemetry")]
         debug.field("propagator", &self.propagator.is_some());
-        debug.finish()
+        // `reset_unset` is derived from `reset` and `headers`.
+        debug.finish_non_exhaustive()
     }
 }
 

@@ -245,6 +245,68 @@ mod tests {
         assert!(format!("{layer:?}").contains("x-request-id"));
     }
 
+    mod declared {
+        #[contextvars::context_var(default = String::from("fresh"))]
+        pub static TENANT: String;
+
+        #[contextvars::context_var(default = 0, propagate = "lib_test_attempt")]
+        pub static ATTEMPT: u32;
+    }
+
+    #[test]
+    fn a_reset_variable_is_its_header_s_value_or_else_a_fresh_default() {
+        let mut base = Context::new();
+        base.run(|| {
+            declared::TENANT.set("left by the server".to_owned());
+            declared::ATTEMPT.set(9);
+        });
+        let tenant = |v: Option<&http::HeaderValue>| v.map(|v| v.to_str().unwrap().to_owned());
+        let attempt =
+            |v: Option<&http::HeaderValue>| v.map(|v| v.to_str().unwrap().parse().unwrap());
+        let layer = |accept: contextvars::baggage::Accept| {
+            ContextLayer::with_base(base.clone())
+                .reset(&contextvars::module_vars!(declared))
+                .accept_baggage(accept)
+                .header_var(
+                    &declared::TENANT,
+                    HeaderName::from_static("x-tenant"),
+                    tenant,
+                )
+                .header_var(
+                    &declared::ATTEMPT,
+                    HeaderName::from_static("x-attempt"),
+                    attempt,
+                )
+                .layer(service_fn(|_: Request<()>| async {
+                    respond((declared::TENANT.get(), declared::ATTEMPT.get()))
+                }))
+        };
+        let request = |headers: &[(&str, &str)]| {
+            let mut request = Request::builder();
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request.body(()).unwrap()
+        };
+        let none = contextvars::baggage::Accept::none;
+        let serve = |accept, headers| block_on(layer(accept).oneshot(request(headers))).unwrap();
+        let seen = |tenant: &str, attempt: u32| (tenant.to_owned(), attempt);
+
+        assert_eq!(body(&serve(none(), &[])), seen("fresh", 0));
+        assert_eq!(
+            body(&serve(none(), &[("x-tenant", "acme")])),
+            seen("acme", 0)
+        );
+        let both = [("x-tenant", "acme"), ("x-attempt", "2")];
+        assert_eq!(body(&serve(none(), &both)), seen("acme", 2));
+        // Baggage comes between the resets and the headers: a header with no value leaves it.
+        let trusted = || contextvars::baggage::Accept::none().var(&declared::ATTEMPT);
+        let baggage = [("baggage", "lib_test_attempt=5")];
+        assert_eq!(body(&serve(trusted(), &baggage)), seen("fresh", 5));
+        let baggage = [("baggage", "lib_test_attempt=5"), ("x-attempt", "3")];
+        assert_eq!(body(&serve(trusted(), &baggage)), seen("fresh", 3));
+    }
+
     /// A streaming body: each frame is `ID` and `SEEN` as they are when the frame is produced.
     struct ReadsVars {
         frames: u32,

@@ -54,13 +54,17 @@ where
             .context
             .as_mut()
             .expect("ResponseFuture polled after completion");
+        // One entry into the context: the finished inner future is dropped in the same one.
         let result = ready!(context.run(|| {
             let inner = this.inner.as_mut().as_pin_mut();
-            inner
+            let poll = inner
                 .expect("the inner future is there until completion")
-                .poll(cx)
+                .poll(cx);
+            if poll.is_ready() {
+                this.inner.set(None);
+            }
+            poll
         }));
-        context.run(|| this.inner.set(None));
         let context = this.context.take().expect("taken only here");
         Poll::Ready(result.map(|response| response.map(|body| ContextBody::new(body, context))))
     }
