@@ -50,9 +50,8 @@ use std::hash::BuildHasher;
 
 use percent_encoding::{percent_decode, utf8_percent_encode};
 
-use crate::Context;
 use crate::propagate::{self, PropagatedVar};
-use crate::var::ContextVar;
+use crate::{Context, ContextVar};
 
 mod wire;
 
