@@ -24,7 +24,7 @@ pub use body::{ContextBody, ResponseFuture};
 /// [`inherit_at_request`](Self::inherit_at_request), then add what happens at the start of
 /// each request with [`reset`](Self::reset), [`header_var`](Self::header_var),
 /// [`accept_baggage`](Self::accept_baggage) and (feature `opentelemetry`)
-/// [`propagator`](Self::propagator). Cloning is cheap; the configuration is shared.
+/// `propagator`. Cloning is cheap; the configuration is shared.
 ///
 /// See the [crate documentation](crate) for an example.
 #[derive(Clone)]

@@ -120,7 +120,7 @@
 //!
 //! # Feature flags
 //!
-//! - `opentelemetry`: [`ContextLayer::propagator`], [`PropagateLayer::propagator`] and the
+//! - `opentelemetry`: `ContextLayer::propagator`, `PropagateLayer::propagator` and the
 //!   remote parent of the request span, with opentelemetry, tracing-opentelemetry and
 //!   contextvars-opentelemetry.
 

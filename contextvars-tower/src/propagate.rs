@@ -32,7 +32,7 @@ const CLIENT_FIELDS: &[&str] = &[
 /// header, the propagated variables (declared `#[context_var(default = ..., propagate)]`) that
 /// the calling context binds. Nothing else leaves the process.
 ///
-/// With feature `opentelemetry`, [`propagator`](Self::propagator) writes with an OpenTelemetry
+/// With feature `opentelemetry`, `propagator` writes with an OpenTelemetry
 /// propagator instead: `traceparent` of the current span and, through a
 /// `contextvars_opentelemetry::BaggagePropagator` in it, the propagated variables. With
 /// [`client_span`](Self::client_span), each request is sent inside a client span

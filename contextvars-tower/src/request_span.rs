@@ -43,7 +43,7 @@ pub type RouteFn = fn(&Extensions) -> Option<&str>;
 /// [`route`](Self::route) finds one, `http.response.status_code` when the response is ready,
 /// and `otel.status_code = "ERROR"` on a 5xx response or a service error. tracing-opentelemetry
 /// exports them as a server span. With feature `opentelemetry` and a
-/// [`ContextLayer::propagator`](crate::ContextLayer::propagator) outside it, the span's
+/// `ContextLayer::propagator` outside it, the span's
 /// OpenTelemetry parent is the caller's `traceparent`.
 ///
 /// The request's variables are not fields of this span: `contextvars_tracing`'s span layer
