@@ -6,6 +6,8 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, Error, ItemFn, Path, ReturnType};
 
+use crate::args;
+
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut krate: Option<Path> = None;
     let parser = syn::meta::parser(|meta| {
@@ -13,7 +15,7 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
             if krate.is_some() {
                 return Err(meta.error("duplicate `crate` argument"));
             }
-            krate = Some(meta.value()?.parse()?);
+            krate = Some(args::crate_path(&meta)?);
             Ok(())
         } else {
             Err(meta
@@ -23,7 +25,7 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(error) = parser.parse2(args) {
         return error.into_compile_error();
     }
-    let krate = krate.unwrap_or_else(|| syn::parse_quote!(::contextvars));
+    let krate = krate.unwrap_or_else(args::default_crate);
     let function: ItemFn = match syn::parse2(item) {
         Ok(function) => function,
         Err(error) => {

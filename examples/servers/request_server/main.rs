@@ -13,12 +13,12 @@
 //! ```
 //!
 //! Options: `--port N` (default 0: any free port), `--requests N`, `--concurrency N` (default
-//! 256), `--no-layer`, `--tower-http` (tower-http's request-id layers instead of the context
-//! layer, to compare costs), `--log` (log every request in `--requests` mode too),
+//! 256), `--no-layer`, `--tower-http` (serving only: tower-http's request-id layers instead of
+//! the context layer, to compare costs), `--log` (log every request in `--requests` mode too),
 //! `--log-format text|json` (default text: JSON writes one object per line, the request id and
 //! user as top-level keys).
 
-mod app;
+use contextvars_examples::request_server as app;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -112,33 +112,25 @@ async fn main() -> ExitCode {
         (false, true) => "with tower-http's request-id layers instead of the context layer",
     };
     println!("listening on http://{addr} ({layer})");
-    let router = || {
-        if options.tower_http {
-            router_with_tower_http()
-        } else {
-            app::router(options.with_layer)
-        }
-    };
 
     let Some(requests) = options.requests else {
         let shutdown = async {
             tokio::signal::ctrl_c().await.expect("listen for Ctrl-C");
         };
-        app::serve(listener, router(), shutdown)
-            .await
-            .expect("serve");
+        let router = if options.tower_http {
+            router_with_tower_http()
+        } else {
+            app::router(options.with_layer)
+        };
+        app::serve(listener, router, shutdown).await.expect("serve");
         return ExitCode::SUCCESS;
     };
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app::serve(listener, router(), async move {
-        let _ = stopped.await;
-    }));
+    let server = app::spawn(listener, options.with_layer);
     let start = Instant::now();
     let outcomes = app::send_requests(addr, requests, options.concurrency).await;
     let elapsed = start.elapsed();
-    let _ = stop.send(());
-    server.await.expect("the server task").expect("serve");
+    server.stop().await.expect("serve");
 
     let summary = app::summarize(&outcomes, elapsed, options.with_layer);
     for outcome in outcomes.iter().filter(|o| o.answer.is_err()).take(3) {

@@ -33,10 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tracing::Level;
 
-#[path = "../http_client.rs"]
-mod http_client;
-
-use http_client::{HttpClient, fetch};
+use contextvars_examples::http_client::{HttpClient, fetch};
 
 /// What both services know about the request being handled.
 pub mod request {
