@@ -125,6 +125,7 @@
 //!   contextvars-opentelemetry.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 
 mod baggage;
 pub mod context;
