@@ -278,8 +278,8 @@ impl Config {
                 self.reset.reset();
             }
             #[cfg(feature = "opentelemetry")]
-            if let Some(propagator) = &self.propagator {
-                crate::otel::extract(propagator, request);
+            if self.propagator.is_some() {
+                crate::otel::apply_baggage(request.extensions());
             }
             if !self.baggage.is_none() {
                 crate::baggage::apply(request.headers(), &self.baggage);
@@ -315,15 +315,20 @@ impl Config {
 
 #[cfg(feature = "opentelemetry")]
 impl ContextLayer {
-    /// At the start of each request (after the resets, before
-    /// [`accept_baggage`](Self::accept_baggage) and [`header_var`](Self::header_var)), extracts
-    /// an OpenTelemetry context from the request's headers with `propagator`
-    /// (feature `opentelemetry`): the remote span context of `traceparent` / `tracestate`
-    /// becomes the parent of the [`RequestSpan`](crate::request_span::RequestSpan) (and is in
-    /// the request's extensions as a [`RemoteContext`](crate::otel::RemoteContext)), and the
-    /// propagated variables that a `contextvars_opentelemetry::BaggagePropagator` in it
-    /// extracted are set. One propagator carries both: the trust is the `BaggagePropagator`'s
+    /// At the start of each request, extracts an OpenTelemetry context from the request's
+    /// headers with `propagator` (feature `opentelemetry`): the remote span context of
+    /// `traceparent` / `tracestate` becomes the parent of the
+    /// [`RequestSpan`](crate::request_span::RequestSpan) (and is in the request's extensions
+    /// as a [`RemoteContext`](crate::otel::RemoteContext)), and the propagated variables that a
+    /// `contextvars_opentelemetry::BaggagePropagator` in it extracted are set (after the resets,
+    /// before [`header_var`](Self::header_var)). One propagator carries both: the trust is the
+    /// `BaggagePropagator`'s
     /// [`accept_baggage`](contextvars_opentelemetry::BaggagePropagator::accept_baggage).
+    ///
+    /// With `contextvars_opentelemetry::carry_context()` set up, the extracted context is also
+    /// OpenTelemetry's current context wherever the request's context is current (until a span
+    /// of the request is entered), so a span of your own made in the request, such as
+    /// tower-http's `TraceLayer`'s inside this layer, is the caller's span's child too.
     ///
     /// A client's `traceparent` is an identifier, not a claim: an edge may continue it. Its
     /// baggage is a claim: accept none at a public edge. See the
@@ -406,6 +411,10 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> ResponseFuture<S::Future> {
         let mut context = self.config.request_context();
+        #[cfg(feature = "opentelemetry")]
+        if let Some(propagator) = &self.config.propagator {
+            crate::otel::extract(propagator, &mut request, &mut context);
+        }
         let inner = &mut self.inner;
         let config = &self.config;
         // The inner `call` runs in the request's context too: services that do work before

@@ -51,16 +51,27 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
-/// Runs inside the request's context: extracts with `propagator`, sets the propagated
-/// variables a `BaggagePropagator` in it read, and keeps the result in the request's
-/// extensions.
-pub(crate) fn extract<B>(propagator: &SharedPropagator, request: &mut Request<B>) {
+/// Extracts with `propagator` into the request's extensions, and makes the result what
+/// `context` carries as OpenTelemetry's current context (when that is carried at all).
+pub(crate) fn extract<B>(
+    propagator: &SharedPropagator,
+    request: &mut Request<B>,
+    context: &mut contextvars::Context,
+) {
     let remote = propagator.extract_with_context(
         &opentelemetry::Context::new(),
         &HeaderExtractor(request.headers()),
     );
-    contextvars_opentelemetry::apply(&remote);
+    context.set_companion_state::<contextvars_opentelemetry::CurrentContext>(Some(remote.clone()));
     request.extensions_mut().insert(RemoteContext(remote));
+}
+
+/// Runs inside the request's context: sets the propagated variables that a
+/// `BaggagePropagator` in the propagator extracted.
+pub(crate) fn apply_baggage(extensions: &Extensions) {
+    if let Some(remote) = extensions.get::<RemoteContext>() {
+        contextvars_opentelemetry::apply(&remote.0);
+    }
 }
 
 /// Parents `span` on the remote context in `extensions`, if any.

@@ -195,3 +195,27 @@ fn a_bad_traceparent_starts_a_new_trace_and_a_5xx_is_an_error() {
     assert_eq!(backend.parent_span_id.to_string(), "0".repeat(16));
     assert!(matches!(backend.status, Status::Error { .. }));
 }
+
+#[test]
+fn with_the_context_carried_the_caller_s_span_is_current_in_the_request() {
+    contextvars_opentelemetry::carry_context();
+    let service = ContextLayer::with_base(Context::new())
+        .propagator(TraceContextPropagator::new())
+        .layer(service_fn(|_: Request<()>| async {
+            let current = opentelemetry::Context::current();
+            let span = current.span().span_context().clone();
+            Ok::<_, Infallible>(Response::new((
+                span.trace_id().to_string(),
+                span.span_id().to_string(),
+            )))
+        }));
+    let request = Request::builder()
+        .header("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01"))
+        .body(())
+        .unwrap();
+    let response = block_on(service.oneshot(request)).unwrap();
+    let (trace_id, span_id) = response.body().get_ref().clone();
+    assert_eq!((trace_id.as_str(), span_id.as_str()), (TRACE_ID, PARENT_ID));
+    // Outside the request, nothing of it.
+    assert!(!opentelemetry::Context::current().has_active_span());
+}

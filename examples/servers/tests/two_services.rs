@@ -45,7 +45,16 @@ fn every_request_is_one_tree_with_its_own_values_across_both_services() {
 
     let spans = spans.parsed();
     let load = app::check_load_traces(&spans, 2_000);
-    assert_eq!(load.crosstalk, 0);
+    assert_eq!(load, telemetry::TraceTally::default());
+    let trace_of: std::collections::HashMap<&str, &str> = spans
+        .iter()
+        .map(|span| {
+            (
+                span["span_id"].as_str().unwrap(),
+                span["trace_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
     let traces = telemetry::check_traces(
         &spans,
         [telemetry::Expected {
@@ -56,15 +65,22 @@ fn every_request_is_one_tree_with_its_own_values_across_both_services() {
     );
     assert_eq!(traces, telemetry::TraceTally::default());
 
-    // Every log line is a JSON object with its request's id, and the tenant that goes with it.
+    // Every log line is a JSON object with its request's id, the tenant that goes with it, and
+    // the ids of the span it was logged in: one line per step and per chunk, one in the backend.
     let logs = logs.parsed();
-    assert!(logs.len() >= 2_000, "{} lines", logs.len());
+    assert_eq!(logs.len(), 2_000 * 8 + 3, "one line per step");
     for line in &logs {
         let id = line["request_id"].as_str().unwrap();
         if let Some(n) = id.strip_prefix("req-") {
             let n: usize = n.parse().unwrap();
             assert_eq!(line["tenant"], format!("tenant-{}", n % 7), "{line}");
         }
+        let span_id = line["span_id"].as_str().unwrap();
+        assert_eq!(
+            Some(&line["trace_id"].as_str().unwrap()),
+            trace_of.get(span_id),
+            "{line}"
+        );
     }
     let _ = std::fs::remove_file(logs_file);
 }

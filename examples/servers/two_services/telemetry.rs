@@ -182,14 +182,21 @@ impl SpanProcessor for JsonSpans {
     }
 }
 
-/// Installs the process's subscriber: JSON log lines with the request's variables to `logs`,
-/// spans to OpenTelemetry and from there to `spans`, the variables recorded on every span.
+/// Installs the process's subscriber: JSON log lines with the request's variables and the
+/// trace and span ids to `logs`, spans to OpenTelemetry and from there to `spans`, the
+/// variables recorded on every span; and carries the current span with the context.
 /// Returns the provider, to shut down (and flush) before exiting.
 pub fn install(spans: &Lines, logs: &Lines) -> SdkTracerProvider {
+    // The span and OpenTelemetry's context current at every hand-off are current where the
+    // work runs: spawn_blocking, rayon, spawned tasks, queued jobs, response bodies.
+    contextvars_tracing::carry_spans();
+    contextvars_opentelemetry::carry_context();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(JsonSpans(spans.clone()))
         .build();
-    let fields = ContextFields::new().vars(&module_vars!(crate::app::request));
+    let fields = ContextFields::new()
+        .vars(&module_vars!(crate::app::request))
+        .trace_ids();
     let subscriber = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
