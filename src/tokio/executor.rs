@@ -84,11 +84,16 @@ where
     /// As [`tokio::spawn`], outside a tokio runtime.
     #[track_caller]
     fn execute(&self, future: F) {
-        let future = match &self.base {
-            Some(base) => future.with_context(base.clone()),
-            None => future.with_current_context(),
-        };
-        drop(::tokio::spawn(future));
+        match &self.base {
+            // Spawned from inside the base too: on a runtime with `inherit_on_spawn`, the task's
+            // own context is then the base rather than the spawner's, so a pooled connection
+            // keeps nothing of the request that opened it (not even its span, with companions).
+            Some(base) => {
+                let future = future.with_context(base.clone());
+                drop(base.clone().run(|| ::tokio::spawn(future)));
+            }
+            None => drop(::tokio::spawn(future.with_current_context())),
+        }
     }
 }
 
