@@ -17,6 +17,7 @@ use axum::extract::{MatchedPath, Path, State};
 use axum::http::{Extensions, HeaderName, HeaderValue, StatusCode};
 use axum::routing::get;
 use contextvars::baggage::Accept;
+use contextvars::tokio::ContextExecutor;
 use contextvars::{Context, module_vars};
 use contextvars_opentelemetry::BaggagePropagator;
 use contextvars_rayon::ParallelIteratorExt;
@@ -108,7 +109,9 @@ pub fn gateway(backend: SocketAddr) -> Router {
         .propagator(propagator(Accept::none()))
         .client_span("whoami", GATEWAY, Level::INFO)
         .layer(
-            Client::builder(TokioExecutor::new())
+            // Its connection tasks outlive the request that opens them: they start from the
+            // context the gateway was built in, never from that request's (nor keep its span).
+            Client::builder(ContextExecutor::new())
                 .pool_max_idle_per_host(4096)
                 .build_http(),
         );

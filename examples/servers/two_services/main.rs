@@ -104,16 +104,21 @@ fn main() -> ExitCode {
         }
     };
     let provider = telemetry::install(&spans, &logs);
-    let code = app::runtime().block_on(async {
-        match options.mode {
-            Mode::Serve => serve().await,
-            Mode::Load {
-                requests,
-                concurrency,
-            } => load(requests, concurrency, &provider, &spans).await,
+    let runtime = app::runtime();
+    let code = match options.mode {
+        Mode::Serve => runtime.block_on(serve()),
+        Mode::Load {
+            requests,
+            concurrency,
+        } => {
+            let tally = runtime.block_on(load(requests, concurrency));
+            // A span ends when its last handle goes, and a task's context (which carries the
+            // span current where it was spawned) may outlive the request: the trees are checked
+            // once the runtime is gone with every task, when every span has ended.
+            drop(runtime);
+            report(&tally, requests, &spans.parsed())
         }
-    });
-    // Every span has ended by now: the runtime is gone with its tasks.
+    };
     let _ = provider.shutdown();
     logs.flush();
     code
@@ -129,12 +134,7 @@ async fn serve() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn load(
-    requests: usize,
-    concurrency: usize,
-    provider: &opentelemetry_sdk::trace::SdkTracerProvider,
-    spans: &Lines,
-) -> ExitCode {
+async fn load(requests: usize, concurrency: usize) -> app::Tally {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (gateway, _backend, served) = app::start(async {
         let _ = stopped.await;
@@ -143,13 +143,16 @@ async fn load(
     let tally = app::load(gateway, requests, concurrency).await;
     let _ = stop.send(());
     let _ = served.await;
-    let _ = provider.force_flush();
+    tally
+}
+
+fn report(tally: &app::Tally, requests: usize, spans: &[serde_json::Value]) -> ExitCode {
     if let Some(first) = &tally.first {
         println!("request 0 answered: {first}");
     }
     println!("requests: {requests}");
     println!("errors: {}", tally.errors);
-    let traces = app::check_load_traces(&spans.parsed(), requests);
+    let traces = app::check_load_traces(spans, requests);
     println!("crosstalk: {}", tally.crosstalk + traces.crosstalk);
     println!("split traces: {}", traces.split);
     if tally.crosstalk + traces.crosstalk > 0 || tally.errors > 0 || traces.split > 0 {
