@@ -118,6 +118,8 @@ use std::any::{Any, TypeId};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use triomphe::ThinArc;
+
 use crate::Context;
 
 /// Another thread-local context system that rides in contexts; see the [module
@@ -199,13 +201,14 @@ fn find(type_id: TypeId) -> Option<&'static dyn ErasedCompanion> {
 }
 
 /// What a context carries: one state per companion that captured one. A thin pointer, so that
-/// a context grows by one word.
-pub(crate) type Carried = Option<Arc<Vec<Arc<dyn CarriedState>>>>;
+/// a context grows by one word, to the states themselves (no vector in between): entering
+/// reaches a state in one load.
+pub(crate) type Carried = Option<ThinArc<(), Arc<dyn CarriedState>>>;
 
 /// The states a context carries, as a slice.
 #[inline]
 pub(crate) fn states(carried: &Carried) -> Option<&[Arc<dyn CarriedState>]> {
-    carried.as_deref().map(Vec::as_slice)
+    carried.as_deref().map(|states| &states.slice)
 }
 
 /// The states of the registered companions, for a context being made now. With none
@@ -227,7 +230,7 @@ fn capture_registered() -> Carried {
     if states.is_empty() {
         None
     } else {
-        Some(Arc::new(states))
+        Some(ThinArc::from_header_and_iter((), states.into_iter()))
     }
 }
 
@@ -369,7 +372,7 @@ impl Context {
         self.carried = if kept.is_empty() {
             None
         } else {
-            Some(Arc::new(kept))
+            Some(ThinArc::from_header_and_iter((), kept.into_iter()))
         };
         true
     }

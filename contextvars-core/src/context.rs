@@ -181,7 +181,6 @@ impl Context {
 }
 
 /// [`Context::run`] for a context that carries [companion](crate::companion) states.
-#[cold]
 #[inline(never)]
 fn run_carrying<R>(
     data: &mut ContextData,
