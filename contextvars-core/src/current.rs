@@ -15,9 +15,11 @@
 //! open borrows, and while any is open, a displaced value is parked in a per-thread list
 //! instead of being dropped; the list is emptied when the last borrow closes.
 
+use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::map::{Map, Value, ValueRef};
@@ -112,6 +114,7 @@ impl Drop for Cleanup {
                 // SAFETY: no `Entered` is active at thread exit, and as in `with_current`, no
                 // other reference into the state is live while this one is.
                 let base = unsafe { &mut *state.current() };
+                // SAFETY: as for `base`; `parked` is a separate cell of the state.
                 let parked = unsafe { &mut *state.parked.get() };
                 (std::mem::take(&mut base.map), std::mem::take(&mut **parked))
             });
@@ -119,9 +122,11 @@ impl Drop for Cleanup {
                 break;
             }
             // Dropped with no reference into the state live: may run user code, which may use
-            // the (still valid) state.
-            drop(map);
-            drop(parked);
+            // the (still valid) state. A panic out of a thread-local's destructor aborts the
+            // process, so each value is dropped on its own and a panicking one costs only
+            // itself (the panic hook has reported it).
+            drop(drop_map_each(map));
+            drop(drop_each(parked));
         }
     }
 }
@@ -219,11 +224,17 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
         }
     }
 
-    /// Dropped with no reference into the thread state live: may run user code.
+    /// Dropped with no reference into the thread state live: may run user code. Each value on
+    /// its own, so that two panicking ones, or one while a `with` closure's panic unwinds,
+    /// never make a double panic (an abort): the first panic goes on unless one is unwinding.
     #[cold]
     #[inline(never)]
     fn drop_all(values: Vec<ValueRef>) {
-        drop(values);
+        if let Some(panic) = drop_each(values) {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(panic);
+            }
+        }
     }
 
     STATE.with(|state| {
@@ -238,6 +249,34 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
         // that leaves the map is parked, not dropped, so it outlives `f`.
         f(Some(unsafe { &*value }))
     })
+}
+
+/// Drops each value on its own, catching a panic of its `Drop`, and returns the first panic:
+/// one panicking value costs only itself, never a double panic.
+pub(crate) fn drop_each(values: impl IntoIterator<Item = ValueRef>) -> Option<Box<dyn Any + Send>> {
+    let mut first = None;
+    for value in values {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+            first.get_or_insert(panic);
+        }
+    }
+    first
+}
+
+/// Drops `map` and then, each on its own (see [`drop_each`]), the values it held that nothing
+/// else holds; returns the first panic of their `Drop`.
+pub(crate) fn drop_map_each(map: Map) -> Option<Box<dyn Any + Send>> {
+    if map.len() == 0 {
+        return None;
+    }
+    let values: Vec<ValueRef> = map
+        .entries()
+        .into_iter()
+        .map(|entry| ValueRef::clone(&entry.value))
+        .collect();
+    // No value's count reaches zero here: `values` holds one of each.
+    drop(map);
+    drop_each(values)
 }
 
 /// Drops values that left the current map, or parks them while a borrow may point into one.

@@ -5,6 +5,8 @@
 //! through `macro_rules!` wrappers that pass their `$crate` on, so a renamed dependency resolves.
 //! The macros are documented, with examples that run as doctests, on those re-exports.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod declaration;
 mod expand;

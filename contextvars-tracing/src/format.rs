@@ -15,7 +15,7 @@ use contextvars::registry::{self, Registration};
 use contextvars::{ContextVar, VarSet};
 
 use crate::fields::{Selection, classify_display};
-use crate::{ContextSpanLayer, SpanTemplate, json, text};
+use crate::{ContextSpanLayer, SpanTemplate, json, keys, text};
 
 /// An event formatter that writes the chosen context variables on every line, as text fields
 /// or JSON keys; see the [crate documentation](crate).
@@ -103,26 +103,51 @@ impl<F> ContextFields<F> {
     /// values the JSON string of their `Display`. Use tracing-subscriber's JSON field
     /// formatter too (`tracing_subscriber::fmt().json()` sets it), so that span fields are
     /// JSON.
+    ///
+    /// # Panics
+    /// When a chosen variable's key is one the format writes itself (`timestamp`, `level`,
+    /// `fields`, `message`, `target`, `span`, `spans`, `filename`, `line_number`,
+    /// `threadName`, `threadId`, `thread_name`, `thread_id`) and the variables are not
+    /// [nested](Self::nest_under), or when two variables share a key: every line is an object
+    /// with unique keys whose `level`, `target`, `timestamp` and `fields` are the event's own.
+    /// The message names the variable and the fix (`var_named`, `nest_under` or `skip`). The
+    /// same check runs for each variable chosen after this call.
     #[must_use]
+    #[track_caller]
     pub fn json(self) -> ContextFields<Format<Json, SystemTime>> {
         let mut fields = self.with_format(tracing_subscriber::fmt::format().json());
         fields.output = Output::Json;
-        fields
+        fields.checked()
+    }
+
+    /// Refuses JSON keys that would collide (see [`json`](Self::json)).
+    #[track_caller]
+    fn checked(mut self) -> ContextFields<F> {
+        if let Output::Json = self.output {
+            keys::check_json_keys(&mut self.selection.fields, self.nest.as_deref());
+        }
+        self
     }
 
     /// In JSON lines, puts the variables in one object under `key` (`"context":{…}`) instead
     /// of at the top level; the key is left out when no variable is set. Text lines are not
     /// affected.
+    ///
+    /// # Panics
+    /// In JSON lines, when `key` is one the JSON format writes itself (see
+    /// [`json`](Self::json)), such as `fields`.
     #[must_use]
+    #[track_caller]
     pub fn nest_under(mut self, key: impl Into<Cow<'static, str>>) -> ContextFields<F> {
         self.nest = Some(key.into());
-        self
+        self.checked()
     }
 
     /// Adds `var`, named after the variable in lower case (`REQUEST_ID` gives `request_id`),
     /// on lines logged where it is set. Its default does not count: outside a request, a
     /// request id is not written.
     #[must_use]
+    #[track_caller]
     pub fn var<T>(self, var: &'static ContextVar<T>) -> ContextFields<F>
     where
         T: Display + Send + Sync + 'static,
@@ -133,6 +158,7 @@ impl<F> ContextFields<F> {
 
     /// Adds `var`, written under `name`.
     #[must_use]
+    #[track_caller]
     pub fn var_named<T>(
         mut self,
         name: impl Into<Cow<'static, str>>,
@@ -142,24 +168,26 @@ impl<F> ContextFields<F> {
         T: Display + Send + Sync + 'static,
     {
         self.selection.push_typed(name.into(), var);
-        self
+        self.checked()
     }
 
     /// Adds the declared variables of `vars`, such as `module_vars!(crate::request)` or a
     /// set made from [`registry::all`] filtered by module, each under its name in lower case,
     /// in the order of their names.
     #[must_use]
+    #[track_caller]
     pub fn vars(mut self, vars: &VarSet) -> ContextFields<F> {
         let mut vars: Vec<&'static Registration> = vars.iter().collect();
         vars.sort_by_key(|reg| (reg.name(), reg.module_path()));
         for reg in vars {
             self.selection.push_registered(reg);
         }
-        self
+        self.checked()
     }
 
     /// Adds every variable declared with `#[context_var]` in the program.
     #[must_use]
+    #[track_caller]
     pub fn registered(self) -> ContextFields<F> {
         let all = VarSet::new(registry::all().collect());
         self.vars(&all)

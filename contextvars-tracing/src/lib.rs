@@ -115,9 +115,12 @@
 //! types are left out. A value whose `Display` panics is left out of the line (the panic hook
 //! still reports the panic), and the line is written.
 
+#![forbid(unsafe_code)]
+
 mod fields;
 mod format;
 mod json;
+mod keys;
 mod span;
 mod text;
 

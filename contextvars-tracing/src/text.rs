@@ -3,6 +3,7 @@
 use std::fmt::{self, Write};
 
 use crate::fields::{Selection, Value, render};
+use crate::keys;
 
 /// Writes ` name=value` for every chosen variable bound in the current context, the name in
 /// italics and the `=` dimmed when `ansi` is on, as tracing-subscriber writes event fields.
@@ -40,7 +41,7 @@ fn write_field(out: &mut dyn Write, name: &str, value: Value<'_>, ansi: bool) ->
         out.write_char('=')?;
     }
     match (text, value) {
-        (Some(text), _) if needs_quotes(text) => write!(out, "{text:?}"),
+        (Some(text), _) if needs_quotes(text) => keys::write_quoted(out, text),
         (Some(text), _) => out.write_str(text),
         (None, Value::U64(v)) => write!(out, "{v}"),
         (None, Value::I64(v)) => write!(out, "{v}"),
@@ -53,11 +54,16 @@ fn write_field(out: &mut dyn Write, name: &str, value: Value<'_>, ansi: bool) ->
 }
 
 /// Whether `text` must be quoted and escaped to stay one field on one line: a value with a
-/// space, a quote, an `=` or a control character (a newline or an ANSI escape from a request
-/// header would otherwise forge or colour log lines).
+/// space, a quote, an `=`, a control character (a newline or an ANSI escape from a request
+/// header would otherwise forge or colour log lines) or an invisible format character (a
+/// right-to-left override would make the line read differently from what it says).
 fn needs_quotes(text: &str) -> bool {
     text.is_empty()
-        || text
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=')
+        || text.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || c == '"'
+                || c == '='
+                || keys::is_invisible_format(c)
+        })
 }

@@ -29,6 +29,8 @@ mod executor;
 mod hooks;
 mod join_set;
 mod leak;
+#[cfg(any(tokio_unstable, test))]
+mod store;
 
 #[cfg(feature = "hyper")]
 pub use executor::ContextExecutor;

@@ -4,6 +4,7 @@
 
 pub mod cases;
 pub mod counting_alloc;
+pub mod in_child;
 pub mod log_buffer;
 pub mod plain_spawn;
 pub mod quiet_panics;

@@ -1,11 +1,14 @@
 //! The baggage decoder against random and mutated headers: it never panics, reads only
 //! declared keys, binds only accepted variables, leaves every other variable alone, and reads
 //! back exactly what it wrote. Each case feeds it two headers: CI's release run sets
-//! `CONTEXTVARS_MODEL_CASES=60000`, 120,000 headers.
+//! `CONTEXTVARS_MODEL_CASES=60000`, 120,000 headers. And the encoder against random forwarded
+//! headers and random own values: a propagated key never carries a forwarded member.
 
 use contextvars_tests::cases;
 
-use contextvars::baggage::{Accept, Baggage, MAX_BYTES};
+use std::collections::HashMap;
+
+use contextvars::baggage::{self, Accept, Baggage, MAX_BYTES, MAX_MEMBERS};
 use contextvars::{Context, context_var};
 use proptest::prelude::*;
 
@@ -123,5 +126,126 @@ proptest! {
             (TENANT.get(), NUMBER.get())
         });
         prop_assert_eq!(seen, (tenant, n));
+    }
+}
+
+/// A forwarded header: members under the propagated keys (also spelt with whitespace,
+/// properties or percent-encoding), under other keys, small and oversized.
+fn forwarded() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("tenant"),
+        Just(" tenant "),
+        Just("ten%61nt"),
+        Just("n"),
+        Just("%6E"),
+        Just("x-request-id"),
+        Just("vendor"),
+        Just("other"),
+    ];
+    let value = prop_oneof![
+        4 => "[a-zA-Z0-9%]{0,12}",
+        1 => (8100..8300usize).prop_map(|len| "v".repeat(len)),
+    ];
+    let property = prop_oneof![Just(""), Just(";p=1"), Just(";q")];
+    prop::collection::vec((key, value, property), 0..80).prop_map(|members| {
+        members
+            .into_iter()
+            .map(|(key, value, property)| format!("{key}={value}{property}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+/// The gateway's own value of `TENANT`: unbound, small, or too large to send.
+fn own_tenant() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        "[a-z ,=%é]{0,16}".prop_map(Some),
+        (8200..9000usize).prop_map(|len| Some("t".repeat(len))),
+    ]
+}
+
+/// What must hold of an outgoing header whatever was forwarded: within the limits, and every
+/// member under a propagated key is the context's own value, once.
+fn check_outgoing(header: &str, tenant: Option<&str>, n: Option<i64>) {
+    let shown = &header[..header.len().min(120)];
+    assert!(header.len() <= MAX_BYTES, "{} bytes", header.len());
+    let members: Vec<&str> = header.split(',').filter(|m| !m.is_empty()).collect();
+    assert!(members.len() <= MAX_MEMBERS);
+    let mut seen = Vec::new();
+    for member in members {
+        let (key, value) = member.split_once('=').unwrap_or((member, ""));
+        let key = key.split(';').next().unwrap().trim();
+        let key = percent_decode(key);
+        let value = percent_decode(value.split(';').next().unwrap().trim());
+        let own = match key.as_str() {
+            "tenant" => tenant.map(str::to_owned),
+            "n" => n.map(|n| n.to_string()),
+            _ => continue,
+        };
+        assert_eq!(Some(value), own, "a forwarded `{key}` went out: {shown}");
+        assert!(!seen.contains(&key), "`{key}` twice: {shown}");
+        seen.push(key);
+    }
+    if n.is_some() {
+        assert!(seen.iter().any(|k| k == "n"), "own `n` left out: {shown}");
+    }
+    match tenant {
+        Some(t) if t.len() < 100 => assert!(seen.iter().any(|k| k == "tenant"), "{shown}"),
+        _ => {}
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.map(|h| u8::from_str_radix(h, 16)) {
+            Some(Ok(byte)) if bytes[i] == b'%' => {
+                out.push(byte);
+                i += 3;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+proptest! {
+    // Each case writes three headers of up to 80 members, some of 8 KB: CI's release run
+    // takes at most 20,000 of them (about 2 ms each in a debug build).
+    #![proptest_config({
+        let mut config = cases::config(300);
+        config.cases = config.cases.min(20_000);
+        config
+    })]
+
+    #[test]
+    fn a_forwarded_member_never_goes_out_under_a_propagated_key(
+        forwarded in forwarded(),
+        tenant in own_tenant(),
+        n in prop::option::of(any::<i64>()),
+    ) {
+        let (one_pass, merged, injected) = Context::new().run(|| {
+            let _t = tenant.clone().map(|t| TENANT.set(t));
+            let _n = n.map(|n| NUMBER.set(n));
+            let mut carrier = HashMap::from([("baggage".to_owned(), forwarded.clone())]);
+            baggage::inject(&mut carrier);
+            (
+                baggage::current_header(Some(forwarded.as_bytes())),
+                Baggage::current().merge_into(Some(forwarded.as_bytes())),
+                carrier.remove("baggage").unwrap(),
+            )
+        });
+        check_outgoing(&one_pass, tenant.as_deref(), n);
+        prop_assert_eq!(&merged, &one_pass);
+        prop_assert_eq!(&injected, &one_pass);
     }
 }

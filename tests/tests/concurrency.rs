@@ -3,9 +3,13 @@
 //! at once, many tasks spawned at once on tokio's multi-thread runtime, and many threads making
 //! the first use of one variable at the same moment.
 //!
-//! No loom test: the crate has no custom synchronisation to model. A thread's current context
-//! is a thread-local; contexts share nodes and values through `triomphe::Arc` and `std::sync::Arc`;
-//! the only other shared state is three atomic counters (context ids, variable keys, and each
+//! One piece of the crate has synchronisation of its own: the store of the tokio task hooks
+//! (`src/tokio/store.rs`), where each task's context is handed from thread to
+//! thread by an atomic state. A loom model explores its transitions (`tests/loom`, run by CI
+//! under `--cfg loom`), its unit tests run under Miri, and `tests/tests/tokio_hooks/` runs it on
+//! real runtimes. The rest needs no model: a thread's current context is a thread-local;
+//! contexts share nodes and values through `triomphe::Arc` and `std::sync::Arc`; the only
+//! other shared state is three atomic counters (context ids, variable keys, and each
 //! variable's key slot, set once by a compare-exchange), each a single atomic operation whose
 //! result is the whole of the data, with no ordering against other memory to get wrong.
 //! `OnceLock` makes defaults. The last test below races that compare-exchange.

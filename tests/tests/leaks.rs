@@ -221,7 +221,10 @@ fn values_of_finished_aborted_and_panicked_tasks_are_dropped() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "slow in a debug build: .ci/run runs it in release mode")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "slow in a debug build: .ci/run runs it in release mode"
+)]
 fn a_million_contexts_and_runtime_variables_keep_live_bytes_bounded() {
     static NAME: ContextVar<String> = ContextVar::new("name");
     let rounds: u64 = if cfg!(miri) { 1_000 } else { 1_000_000 };

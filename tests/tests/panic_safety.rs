@@ -20,6 +20,7 @@ static B: ContextVar<String> = ContextVar::new("b");
 
 use contextvars_tests::quiet_panics;
 
+use contextvars_tests::in_child::in_child;
 use quiet_panics::{must_panic, quiet};
 
 /// Binds `A` and `B` in the current context and returns a snapshot of it.
@@ -448,4 +449,74 @@ fn quiet_guard_report() {
             }
         }));
     });
+}
+
+/// A value whose `Drop` always panics.
+struct AlwaysBoom;
+
+impl Drop for AlwaysBoom {
+    fn drop(&mut self) {
+        panic!("boom on drop");
+    }
+}
+
+static ALWAYS_1: ContextVar<AlwaysBoom> = ContextVar::new("always 1");
+static ALWAYS_2: ContextVar<AlwaysBoom> = ContextVar::new("always 2");
+
+#[test]
+fn panicking_values_left_in_a_thread_s_own_context_do_not_abort_at_thread_exit() {
+    in_child(
+        "panicking_values_left_in_a_thread_s_own_context_do_not_abort_at_thread_exit",
+        || {
+            quiet();
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let counted = Arc::clone(&dropped);
+            std::thread::spawn(move || {
+                ALWAYS_1.set(AlwaysBoom);
+                ALWAYS_2.set(AlwaysBoom);
+                COUNTED.set(DropCounter(counted));
+            })
+            .join()
+            .unwrap();
+            // The values beside the panicking ones are dropped too.
+            assert_eq!(dropped.load(Ordering::SeqCst), 1);
+            // The process goes on.
+            A.set(5);
+            assert_eq!(A.get(), 5);
+        },
+    );
+}
+
+#[test]
+fn a_panicking_with_closure_whose_parked_values_panic_on_drop_does_not_abort() {
+    in_child(
+        "a_panicking_with_closure_whose_parked_values_panic_on_drop_does_not_abort",
+        || {
+            let mut context = Context::new();
+            context.run(|| {
+                ALWAYS_1.set(AlwaysBoom);
+                ALWAYS_2.set(AlwaysBoom);
+                A.set(1);
+                must_panic(|| {
+                    A.with(|_| {
+                        // Both leave the map while a borrow is open: parked, then dropped as
+                        // the closure's panic unwinds.
+                        ALWAYS_1.set(AlwaysBoom);
+                        ALWAYS_2.set(AlwaysBoom);
+                        panic!("boom in the closure");
+                    })
+                });
+                // Without a panic of the closure, the first drop panic comes out of `with`.
+                must_panic(|| {
+                    A.with(|_| {
+                        ALWAYS_1.set(AlwaysBoom);
+                        ALWAYS_2.set(AlwaysBoom);
+                    });
+                });
+                assert_eq!(A.get(), 1);
+            });
+            // Its two panicking values would make a double panic when dropped together.
+            std::mem::forget(context);
+        },
+    );
 }

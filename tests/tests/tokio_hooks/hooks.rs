@@ -5,7 +5,7 @@
 //! Needs `--cfg tokio_unstable` (`.ci/run` builds it so); without it this file is empty.
 #![cfg(tokio_unstable)]
 
-use contextvars_tests::plain_spawn;
+use contextvars_tests::{in_child, plain_spawn, quiet_panics};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use tokio::runtime::{Builder, Runtime};
 
 static USER: ContextVar<&'static str> = ContextVar::with_default("user", || "nobody");
 static HELD: ContextVar<Arc<()>> = ContextVar::new("held");
+static TASK_NAME: ContextVar<String> = ContextVar::new("task name");
 
 fn hooked(mut builder: Builder) -> Runtime {
     inherit_on_spawn(&mut builder).enable_all().build().unwrap()
@@ -58,11 +59,11 @@ fn plain_tasks_inherit_the_spawner_s_value_and_keep_their_own_across_awaits() {
             .map(|n| {
                 tokio::spawn(async move {
                     let inherited = USER.get();
-                    let name: &'static str = Box::leak(format!("task-{n}").into_boxed_str());
-                    USER.set(name);
+                    let name = format!("task-{n}");
+                    TASK_NAME.set(name.clone());
                     for _ in 0..5 {
                         tokio::task::yield_now().await;
-                        assert_eq!(USER.get(), name);
+                        assert_eq!(TASK_NAME.get(), name);
                     }
                     inherited
                 })
@@ -210,4 +211,56 @@ fn tasks_keep_no_context_once_they_are_done() {
     });
     drop(runtime);
     assert_eq!(Arc::strong_count(&held), 1, "no task kept its copy");
+}
+
+/// A value whose `Drop` always panics.
+struct AlwaysBoom;
+
+impl Drop for AlwaysBoom {
+    fn drop(&mut self) {
+        panic!("boom on drop");
+    }
+}
+
+static BOOM_1: ContextVar<AlwaysBoom> = ContextVar::new("boom 1");
+static BOOM_2: ContextVar<AlwaysBoom> = ContextVar::new("boom 2");
+
+#[test]
+#[cfg_attr(miri, ignore = "runs a child process")]
+fn a_panicking_drop_of_a_task_s_context_costs_no_worker_and_no_process() {
+    in_child::in_child(
+        "a_panicking_drop_of_a_task_s_context_costs_no_worker_and_no_process",
+        || {
+            quiet_panics::quiet();
+            for runtime in [current_thread(), multi_thread()] {
+                runtime.block_on(async {
+                    // Dropped when the task ends, after its output went to its handle.
+                    let done = tokio::spawn(async {
+                        BOOM_1.set(AlwaysBoom);
+                        BOOM_2.set(AlwaysBoom);
+                        tokio::task::yield_now().await;
+                        1
+                    });
+                    assert_eq!(done.await.unwrap(), 1);
+                    // Dropped by an abort, between polls.
+                    let aborted = tokio::spawn(async {
+                        BOOM_1.set(AlwaysBoom);
+                        std::future::pending::<()>().await;
+                    });
+                    tokio::task::yield_now().await;
+                    aborted.abort();
+                    assert!(aborted.await.unwrap_err().is_cancelled());
+                    // The runtime, its workers and the spawner's context carry on.
+                    let _user = USER.set("after");
+                    let later = (0..8).map(|n| tokio::spawn(async move { (n, USER.get()) }));
+                    for (n, task) in later.enumerate() {
+                        assert_eq!(task.await.unwrap(), (n, "after"));
+                    }
+                });
+                // Dropped at shutdown, unpolled.
+                runtime.spawn(async { BOOM_1.set(AlwaysBoom) });
+                drop(runtime);
+            }
+        },
+    );
 }
