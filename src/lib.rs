@@ -106,9 +106,14 @@
 //!   streaming bodies in the request's context, and send propagated variables on outgoing
 //!   requests.
 //! - [`contextvars-tracing`](https://docs.rs/contextvars-tracing): context variables on every
-//!   `tracing` log line, text or JSON, and on every span.
+//!   `tracing` log line, text or JSON, and on every span; and `tracing`'s current span carried
+//!   through every hand-off with the variables.
 //! - [`contextvars-opentelemetry`](https://docs.rs/contextvars-opentelemetry): a W3C baggage
-//!   `TextMapPropagator` for the variables declared `propagate`.
+//!   `TextMapPropagator` for the variables declared `propagate`, and OpenTelemetry's current
+//!   context carried through every hand-off with the variables.
+//!
+//! Other libraries with a thread-local "current" of their own ride along the same way, through
+//! [`companion`].
 //! - [`contextvars-rayon`](https://docs.rs/contextvars-rayon): rayon's parallel iterators,
 //!   `join`, `scope` and `spawn` in the caller's context.
 
@@ -116,8 +121,8 @@
 
 pub use contextvars_core::{
     Context, ContextTemplate, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard,
-    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, copy_context, propagate, registry,
-    reset_all, thread,
+    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, companion, copy_context, propagate,
+    registry, reset_all, thread,
 };
 
 #[cfg(feature = "baggage")]
@@ -248,13 +253,69 @@ pub use contextvars_macros::context_var;
 ///
 /// - `crate = path`: where the `contextvars` crate is, for crates that re-export it. Default
 ///   `::contextvars`.
+/// - `tokio` (a current-thread runtime) or `tokio = "multi_thread"`: on an `async fn`, in place
+///   of `#[tokio::test]`, builds the runtime with every task in its own context, as
+///   [`main`](macro@main) does (the task hooks need `--cfg tokio_unstable`; feature `tokio`;
+///   an example is in `main`'s documentation).
 pub use contextvars_macros::test;
+
+/// Runs `async fn main` on a tokio runtime whose every task runs in its own context, starting
+/// from a fresh, empty context: `#[tokio::main]` with `contextvars::tokio::inherit_on_spawn`.
+///
+/// With `--cfg tokio_unstable` (tokio's task hooks exist only then), every task of the
+/// runtime, also one a library spawns with a plain `tokio::spawn`, starts from a copy of its
+/// spawner's context and keeps its own. Without it, the runtime is the one `#[tokio::main]`
+/// builds: spawn with `contextvars::spawn` to give tasks the caller's context.
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static REQUEST_ID: ContextVar<u32> = ContextVar::with_default("request_id", || 0);
+///
+/// #[contextvars::main]
+/// async fn main() {
+///     REQUEST_ID.set(7);
+///     let child = contextvars::spawn(async { REQUEST_ID.get() });
+///     assert_eq!(child.await.unwrap(), 7);
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// - `flavor = "multi_thread"` (the default) or `"current_thread"`, and `worker_threads = N`,
+///   as for `#[tokio::main]`;
+/// - `crate = path`: where the `contextvars` crate is, for crates that re-export it.
+///
+/// Needs the `contextvars` feature `tokio`, and tokio's `rt-multi-thread` for the default
+/// flavour.
+///
+/// The same runtime for an async test, in place of `#[tokio::test]`:
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
+///
+/// #[contextvars::test(tokio)]
+/// async fn tasks_start_from_the_test_s_context() {
+///     USER.set("Dina");
+///     assert_eq!(contextvars::spawn(async { USER.get() }).await.unwrap(), "Dina");
+/// }
+/// # fn main() {}
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use contextvars_macros::main;
 
 mod macros;
 
 /// Not public API, used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "tokio")]
+    pub use crate::tokio::__install_task_hooks as install_task_hooks;
+    #[cfg(feature = "tokio")]
+    pub use ::tokio as tokio_crate;
     pub use contextvars_core::__private::*;
     pub use contextvars_macros::{get_context_vars_in, module_vars_in, reset_module_in};
 }

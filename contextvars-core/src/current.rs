@@ -20,8 +20,10 @@ use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::companion::{self, CarriedState};
 use crate::map::{Map, Value, ValueRef};
 
 /// The contents of a context: its identity and its bindings.
@@ -168,30 +170,87 @@ pub(crate) fn in_thread_context() -> bool {
 /// Entering stores a pointer, so it costs the same at any size and touches no reference count.
 /// The `&mut` borrow the guard holds keeps `data` in place and out of everyone else's reach
 /// while the thread reaches it through that pointer.
+///
+/// The [companion](crate::companion) states the context carries are entered once the context
+/// is current and left while it still is; a context that carries none pays one branch.
 pub struct Entered<'a> {
     previous: *mut ContextData,
+    carried: Option<&'a [Arc<dyn CarriedState>]>,
     _data: PhantomData<&'a mut ContextData>,
 }
 
 impl<'a> Entered<'a> {
     #[inline]
-    pub(crate) fn new(data: &'a mut ContextData) -> Entered<'a> {
+    pub(crate) fn new(
+        data: &'a mut ContextData,
+        carried: Option<&'a [Arc<dyn CarriedState>]>,
+    ) -> Entered<'a> {
         let data: *mut ContextData = data;
-        Entered {
-            previous: STATE.with(|state| state.entered.replace(data)),
-            _data: PhantomData,
+        let previous = STATE.with(|state| state.entered.replace(data));
+        match carried {
+            None => Entered {
+                previous,
+                carried: None,
+                _data: PhantomData,
+            },
+            Some(carried) => Entered::enter_companions(previous, carried),
         }
+    }
+
+    /// The rest of [`new`](Self::new) for a context that carries companion states.
+    /// [`Context::run`](crate::Context::run) takes this path in a cold function of its own, so
+    /// that its common path has no call that may unwind.
+    #[inline]
+    fn enter_companions(
+        previous: *mut ContextData,
+        carried: &'a [Arc<dyn CarriedState>],
+    ) -> Entered<'a> {
+        let mut entered = Entered {
+            previous,
+            carried: None,
+            _data: PhantomData,
+        };
+        // A panic in a companion drops `entered`, which then leaves only the context.
+        companion::enter_all(carried);
+        entered.carried = Some(carried);
+        entered
     }
 }
 
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
-        // Guards drop in reverse order of creation on their thread (they are not `Send`, and
-        // each lives on the stack of the call that entered), so this restores exactly the
-        // context that was current before.
-        STATE.with(|state| state.entered.set(self.previous));
+        match self.carried {
+            None => restore(self.previous),
+            Some(carried) => leave_companions(self.previous, carried),
+        }
     }
+}
+
+/// Leaves the companion states of a context, then restores the previous context, also if a
+/// companion panics.
+#[inline]
+fn leave_companions(previous: *mut ContextData, carried: &[Arc<dyn CarriedState>]) {
+    let _restore = Restore(previous);
+    companion::exit_all(carried);
+}
+
+/// Restores the thread's previous context when dropped.
+struct Restore(*mut ContextData);
+
+impl Drop for Restore {
+    #[inline]
+    fn drop(&mut self) {
+        restore(self.0);
+    }
+}
+
+#[inline]
+fn restore(previous: *mut ContextData) {
+    // Guards drop in reverse order of creation on their thread (they are not `Send`, and
+    // each lives on the stack of the call that entered), so this restores exactly the
+    // context that was current before.
+    STATE.with(|state| state.entered.set(previous));
 }
 
 /// Calls `f` with a borrow of the value bound to `key` in the current context, or with `None`.

@@ -1,5 +1,6 @@
 //! Procedural macros of the [`contextvars`](https://docs.rs/contextvars) crate:
-//! `#[context_var]`, `reset_module!`, `get_context_vars!` and `#[contextvars::test]`.
+//! `#[context_var]`, `reset_module!`, `get_context_vars!`, `#[contextvars::test]` and
+//! `#[contextvars::main]`.
 //!
 //! Depend on `contextvars`, which re-exports them: `#[context_var]` directly, the module macros
 //! through `macro_rules!` wrappers that pass their `$crate` on, so a renamed dependency resolves.
@@ -13,6 +14,7 @@ mod expand;
 mod fallback;
 mod module_macros;
 mod module_path;
+mod runtime_attr;
 mod test_attr;
 mod ty;
 mod valid;
@@ -52,4 +54,11 @@ pub fn module_vars_in(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     test_attr::test(args.into(), item.into()).into()
+}
+
+// Documented on its re-export, `contextvars::main`: rustdoc shows both docs there.
+#[allow(missing_docs)]
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    runtime_attr::main(args.into(), item.into()).into()
 }

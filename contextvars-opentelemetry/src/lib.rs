@@ -1,5 +1,6 @@
 //! Context variables declared `propagate` as W3C baggage, through OpenTelemetry's
-//! propagation API.
+//! propagation API; and OpenTelemetry's current context carried with the variables through
+//! every hand-off ([`carry_context`]).
 //!
 //! [`BaggagePropagator`] is an OpenTelemetry [`TextMapPropagator`]: it writes the variables
 //! declared `#[context_var(default = ..., propagate)]` that the current context binds into the
@@ -63,6 +64,10 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
+
+mod carry;
+
+pub use carry::{CurrentContext, carry_context};
 
 use std::sync::Arc;
 

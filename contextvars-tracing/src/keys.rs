@@ -4,12 +4,14 @@
 
 use std::fmt::{self, Write};
 
+#[cfg(feature = "json")]
 use crate::fields::Field;
 
 /// The top-level keys tracing-subscriber's JSON format writes itself (`message` and the
 /// event's other fields too, with `flatten_event(true)`). A variable written under one of them
 /// would add a second key of that name, and most readers keep the last: a value from a
 /// request could then stand in for the event's own level, target or message.
+#[cfg(feature = "json")]
 pub(crate) const JSON_FORMAT_KEYS: &[&str] = &[
     "timestamp",
     "level",
@@ -30,6 +32,7 @@ pub(crate) const JSON_FORMAT_KEYS: &[&str] = &[
 /// the object under `nest`: the same variable chosen twice is kept once; a key the format
 /// writes itself, or one shared by two variables, is refused with a panic that names the
 /// variable and the fix.
+#[cfg(feature = "json")]
 #[track_caller]
 pub(crate) fn check_json_keys(fields: &mut Vec<Field>, nest: Option<&str>) {
     if let Some(nest) = nest {
