@@ -10,19 +10,14 @@ use std::time::Duration;
 
 use contextvars_examples::request_server as app;
 use contextvars_tests::log_buffer::LogBuffer;
+use contextvars_tests::runtime::multi_thread_runtime;
 
 /// Installs the process-wide subscriber once; every test shares the buffer.
 fn log_buffer() -> &'static LogBuffer {
     static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
     BUFFER.get_or_init(|| {
         let buffer = LogBuffer::default();
-        let dispatch = app::log_dispatch(
-            app::LogFormat::Text,
-            tracing::Level::INFO,
-            buffer.make_writer(),
-            false,
-        );
-        tracing::dispatcher::set_global_default(dispatch).unwrap();
+        app::log_to(app::LogFormat::Text, buffer.make_writer());
         buffer
     })
 }
@@ -46,11 +41,7 @@ fn field<'a>(line: &'a str, key: &str) -> (Option<&'a str>, usize) {
 fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
     const REQUESTS: usize = 2_000;
     let logs = log_buffer();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = multi_thread_runtime(4);
     let outcomes = runtime.block_on(async {
         let server = start(true);
         let addr = server.addr;
@@ -199,11 +190,7 @@ async fn stream_frames(addr: SocketAddr, id: String, lines: usize) -> Vec<String
 fn two_hundred_concurrent_streams_carry_their_own_request_id_in_every_chunk() {
     const STREAMS: usize = 200;
     const LINES: usize = 5;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = multi_thread_runtime(4);
     runtime.block_on(async {
         let server = start(true);
         let addr = server.addr;
