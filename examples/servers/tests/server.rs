@@ -127,23 +127,27 @@ async fn remembered(addr: SocketAddr, ids: &[&str]) -> Vec<String> {
     seen
 }
 
-fn current_thread_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
+/// [`remembered`] for requests `r-1`, `r-2` and `r-3`, served with or without the layer on a
+/// current-thread runtime (one worker thread).
+fn remembered_on_one_thread(with_layer: bool) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
+        .unwrap();
+    runtime.block_on(async {
+        let server = start(with_layer);
+        let seen = remembered(server.addr, &["r-1", "r-2", "r-3"]).await;
+        server.stop().await.unwrap();
+        seen
+    })
 }
 
 #[test]
 fn a_value_set_by_one_request_is_never_seen_by_the_next_on_the_same_thread() {
-    let seen = current_thread_runtime().block_on(async {
-        let server = start(true);
-        let addr = server.addr;
-        let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
-        server.stop().await.unwrap();
-        seen
-    });
-    assert_eq!(seen, ["nobody", "nobody", "nobody"]);
+    assert_eq!(
+        remembered_on_one_thread(true),
+        ["nobody", "nobody", "nobody"]
+    );
 }
 
 /// The control for the test above: without the layer, the handler's value stays in the worker
@@ -151,14 +155,7 @@ fn a_value_set_by_one_request_is_never_seen_by_the_next_on_the_same_thread() {
 /// `--reset-contextvars`).
 #[test]
 fn without_the_layer_the_next_request_sees_the_leftover_value() {
-    let seen = current_thread_runtime().block_on(async {
-        let server = start(false);
-        let addr = server.addr;
-        let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
-        server.stop().await.unwrap();
-        seen
-    });
-    assert_eq!(seen, ["nobody", "r-1", "r-2"]);
+    assert_eq!(remembered_on_one_thread(false), ["nobody", "r-1", "r-2"]);
 }
 
 /// `GET /stream/{lines}` with `x-request-id: {id}`: the body's frames as they arrived.
