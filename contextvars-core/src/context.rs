@@ -44,7 +44,7 @@ pub struct Context {
 #[must_use]
 pub fn copy_context() -> Context {
     Context {
-        data: current::with_current(|ctx| ContextData::with_map(ctx.map.clone())),
+        data: current::with_current_ref(|ctx| ContextData::with_map(ctx.map.clone())),
     }
 }
 
@@ -62,7 +62,7 @@ impl Context {
     /// and the spawn helpers give a child.
     #[must_use]
     pub fn inherited() -> Context {
-        let (map, removed) = current::with_current(|ctx| ctx.map.inherited());
+        let (map, removed) = current::with_current_ref(|ctx| ctx.map.inherited());
         // Other references to values the current map still holds: no drop runs user code here,
         // but they go through the same path as every value leaving a map.
         current::dispose(removed);

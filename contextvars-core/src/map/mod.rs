@@ -41,7 +41,8 @@
 //! write to a path this map owns alone still goes into the trie in place. The ninth key in the
 //! delta folds all of them into the trie (path copying, once per eight distinct keys), and so
 //! does removing the last binding. Reads look in the delta first (empty in a map never written
-//! under a snapshot), then walk the trie.
+//! under a snapshot), then walk the trie; reads of the thread's current context usually skip
+//! both, served by the per-thread read cache of `crate::current`.
 //!
 //! **Values** are `Arc<dyn Value>`, shared by every snapshot that holds them, and dropped when
 //! the last map holding them goes. A write never drops a value inside the map: the value it
@@ -65,7 +66,7 @@ pub(crate) trait Value: Any + Send + Sync {
 
 /// The concrete type behind every `dyn Value`. A blanket impl over all `T` would also cover
 /// `Arc<dyn Value>` itself and make method calls on a `ValueRef` resolve to the wrong impl.
-struct Stored<T>(T);
+pub(crate) struct Stored<T>(T);
 
 impl<T: Any + Send + Sync> Value for Stored<T> {
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
@@ -75,6 +76,32 @@ impl<T: Any + Send + Sync> Value for Stored<T> {
     fn type_name(&self) -> &'static str {
         std::any::type_name::<T>()
     }
+}
+
+/// Whether `T` is one of the primitive types whose clone is a bitwise copy that runs no user
+/// code and whose values have no interior mutability: integers, floats, `bool`, `char`, `()`.
+/// Decided at compile time (the comparisons of constant type ids fold away).
+#[inline]
+pub(crate) fn is_plain<T: Any>() -> bool {
+    use std::any::TypeId;
+    let id = TypeId::of::<T>();
+    id == TypeId::of::<u64>()
+        || id == TypeId::of::<u32>()
+        || id == TypeId::of::<usize>()
+        || id == TypeId::of::<i64>()
+        || id == TypeId::of::<i32>()
+        || id == TypeId::of::<isize>()
+        || id == TypeId::of::<u16>()
+        || id == TypeId::of::<u8>()
+        || id == TypeId::of::<i16>()
+        || id == TypeId::of::<i8>()
+        || id == TypeId::of::<u128>()
+        || id == TypeId::of::<i128>()
+        || id == TypeId::of::<bool>()
+        || id == TypeId::of::<char>()
+        || id == TypeId::of::<f64>()
+        || id == TypeId::of::<f32>()
+        || id == TypeId::of::<()>()
 }
 
 /// Wraps a value for storage in a map.
