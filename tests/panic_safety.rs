@@ -380,9 +380,10 @@ fn a_parked_value_that_panics_when_the_borrow_closes() {
     let drops = Arc::new(AtomicUsize::new(0));
     BOMB.set(Bomb::new("parked"));
     must_panic(|| {
-        A.with(|_| {
+        // `B` holds a `String`, which `with` borrows (a plain value such as `A`'s is copied).
+        B.with(|_| {
             COUNTED.set(DropCounter(drops.clone()));
-            // Parked while `A` is borrowed; dropped (and panics) when the borrow closes.
+            // Parked while `B` is borrowed; dropped (and panics) when the borrow closes.
             BOMB.set(Bomb::new("replacement"));
             COUNTED.set(DropCounter(drops.clone()));
         });

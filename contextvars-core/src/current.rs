@@ -28,7 +28,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::map::{Map, Value, ValueRef};
+use crate::map::{InlineValue, Map, Value, ValueRef};
 
 /// The contents of a context: its identity and its bindings.
 #[derive(Default)]
@@ -296,6 +296,15 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
         if value.is_null() {
             return f(None);
         }
+        // SAFETY: a non-null pointer from `find` points to a value of the current map.
+        if unsafe { (*value).is_inline() } {
+            // It lives in its map entry, which a write may move: `f` gets a copy.
+            // SAFETY: an inline value is an `InlineValue` (so the pointer is aligned for one),
+            // which is `Copy`.
+            #[allow(clippy::cast_ptr_alignment)]
+            let copy = unsafe { *value.cast::<InlineValue>() };
+            return f(Some(&copy));
+        }
         state.borrows.set(state.borrows.get() + 1);
         let _release = Release(state);
         // SAFETY: the value is owned by the current map; while `borrows` is non-zero a value
@@ -314,7 +323,7 @@ fn find(state: &State, key: u64) -> *const dyn Value {
     fn lookup(state: &State, key: u64, index: usize) -> *const dyn Value {
         // SAFETY: as in `with_current`; the shared reference ends at the end of this statement.
         let value = match unsafe { &*state.current() }.map.get(key) {
-            Some(entry) => std::sync::Arc::as_ptr(&entry.value),
+            Some(entry) => std::ptr::from_ref::<dyn Value>(&*entry.value),
             None => UNBOUND,
         };
         state.cached_key(index).set(key);
@@ -382,7 +391,8 @@ impl Displaced {
 
 impl Drop for Displaced {
     fn drop(&mut self) {
-        if self.0.is_some() {
+        // An inline value has nothing to drop.
+        if matches!(self.0, Some(ValueRef::Shared(_))) {
             dispose(self.0.take());
         }
     }

@@ -177,6 +177,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     #[inline]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key_if_any();
+        if is_plain::<T>() {
+            // A copy, which no write can displace: no borrow to count. A key of 0 finds nothing.
+            // SAFETY: the key is this variable's, and `T` is plain.
+            return match unsafe { current::copy_out::<T>(key) } {
+                Some(value) => f(Some(&value)),
+                None => f(self.default_value()),
+            };
+        }
         if key == 0 {
             return f(self.default_value());
         }
