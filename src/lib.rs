@@ -51,7 +51,7 @@
 //! `spawn_on` in the caller's context, `ContextExecutor` for the tasks hyper spawns (feature
 //! `hyper`), `inherit_on_spawn` to give every task of a runtime its spawner's context as
 //! asyncio does (with `--cfg tokio_unstable`), and a check that reports a write from a task
-//! that has no context of its own (on by default in debug builds).
+//! that has no context of its own (switched on by `tokio::set_leak_check`).
 //!
 //! # Python to Rust
 //!
@@ -119,10 +119,9 @@ pub use contextvars_core::{
     reset_all, thread,
 };
 
-/// Propagated variables as a W3C baggage header and in job metadata (feature `baggage`).
 #[cfg(feature = "baggage")]
 #[cfg_attr(docsrs, doc(cfg(feature = "baggage")))]
-pub use contextvars_core::baggage;
+pub mod baggage;
 
 /// Futures and streams in their own context, and sibling futures each in a copy of the
 /// caller's.
@@ -132,16 +131,13 @@ pub use contextvars_core::{FutureExt, JoinAll, WithContext, join_all};
 #[cfg_attr(docsrs, doc(cfg(feature = "futures")))]
 pub use contextvars_core::StreamExt;
 
-/// tokio's spawn functions, each task in a copy of the caller's context (feature `tokio`).
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use contextvars_core::tokio::{spawn, spawn_blocking, spawn_local};
+pub use tokio::{spawn, spawn_blocking, spawn_local};
 
-/// tokio: spawn functions, a `JoinSet`, an executor for hyper, every task of a runtime in its
-/// own context, and the check that reports writes left on a worker thread (feature `tokio`).
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use contextvars_core::tokio;
+pub mod tokio;
 
 /// Declares a variable with a typed default and registers it by module, for
 /// [`reset_module!`], [`get_context_vars!`] and [`module_vars!`].

@@ -1,6 +1,9 @@
-//! Not public API, used by generated code.
+//! Not public API, used by generated code and by the facade's tokio support.
 
 use std::sync::OnceLock;
+
+pub use crate::current::Entered;
+pub use crate::set_hook::{ThreadContextWriteHook, set_thread_context_write_hook};
 
 pub use crate::erased::{ErasedVar, FreshDefault};
 pub use crate::module_path::{PathStart, module_vars};
@@ -44,4 +47,10 @@ impl Default for ModuleVars {
     fn default() -> ModuleVars {
         ModuleVars::new()
     }
+}
+
+/// Not public API, used by the facade's task hooks: makes `context` current until the guard
+/// drops, for hooks that enter and leave in separate calls.
+pub fn enter(context: &mut Context) -> Entered<'_> {
+    context.enter()
 }

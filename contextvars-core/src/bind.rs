@@ -29,6 +29,7 @@ use crate::current::{self, ContextData};
 /// leaves the calling thread's context as it was.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use std::sync::mpsc;
 ///
 /// use contextvars::ContextVar;
@@ -62,6 +63,7 @@ where
 /// library calls many times (`Fn + Send + Sync` when `f` is). Each call costs one O(1) copy.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::ContextVar;
 ///
 /// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
@@ -96,6 +98,7 @@ impl Context {
     /// is dropped with it.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::{Context, ContextVar};
     ///
     /// static LOCALE: ContextVar<&str> = ContextVar::with_default("locale", || "en");
@@ -133,6 +136,7 @@ impl Context {
 /// caller's context: give each worker (or each batch) its own clone of the template.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::{Context, ContextTemplate, ContextVar};
 ///
 /// static COUNT: ContextVar<u32> = ContextVar::with_default("count", || 0);
@@ -187,6 +191,7 @@ impl ContextTemplate {
     /// costs one comparison per item while items leave the context untouched.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::{Context, ContextTemplate, ContextVar};
     ///
     /// static SEEN: ContextVar<u32> = ContextVar::with_default("seen", || 0);

@@ -16,6 +16,7 @@ use crate::var::ContextVar;
 /// to the other.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::{copy_context, ContextVar};
 ///
 /// static NAME: ContextVar<&str> = ContextVar::new("name");
@@ -85,7 +86,6 @@ impl Context {
 
     /// Makes this context current until the guard drops: the unscoped form of [`run`](Self::run),
     /// for hooks that enter and leave in separate calls.
-    #[cfg(all(feature = "tokio", tokio_unstable))]
     pub(crate) fn enter(&mut self) -> current::Entered<'_> {
         current::Entered::new(&mut self.data)
     }
@@ -135,6 +135,7 @@ impl Context {
     /// The bindings, in an unspecified order: each variable's description and its value.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::{Context, ContextVar};
     ///
     /// static A: ContextVar<u32> = ContextVar::new("a");

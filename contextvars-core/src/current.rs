@@ -212,7 +212,6 @@ pub(crate) fn changes() -> u64 {
 }
 
 /// Whether no context is entered on this thread, so that writes land in the thread's own.
-#[cfg(feature = "tokio")]
 pub(crate) fn in_thread_context() -> bool {
     STATE.with(|state| state.entered.get().is_null())
 }
@@ -222,7 +221,7 @@ pub(crate) fn in_thread_context() -> bool {
 /// Entering stores a pointer, so it costs the same at any size and touches no reference count.
 /// The `&mut` borrow the guard holds keeps `data` in place and out of everyone else's reach
 /// while the thread reaches it through that pointer.
-pub(crate) struct Entered<'a> {
+pub struct Entered<'a> {
     previous: *mut ContextData,
     _data: PhantomData<&'a mut ContextData>,
 }

@@ -23,6 +23,7 @@ use crate::Context;
 /// (`use contextvars::FutureExt as _;` where the name would clash with another `FutureExt`).
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::{ContextVar, FutureExt};
 ///
 /// static REQUEST_ID: ContextVar<u32> = ContextVar::with_default("request_id", || 0);
@@ -86,6 +87,7 @@ impl Context {
     /// `.await` this context holds whatever the future set.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::{Context, ContextVar};
     ///
     /// static USER: ContextVar<&str> = ContextVar::new("user");

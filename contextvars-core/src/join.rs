@@ -17,6 +17,7 @@ use crate::future::{FutureExt, WithContext};
 /// futures; for thousands, spawn tasks.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::{join_all, ContextVar};
 ///
 /// static STEP: ContextVar<u32> = ContextVar::with_default("step", || 0);

@@ -13,8 +13,12 @@
 //!   pool, in the context they were made in.
 //! - [`FutureExt`] (`with_context`, `with_current_context`), [`Context::run_future`] and
 //!   [`join_all`]: futures that run every poll in their own context; `StreamExt` (feature
-//!   `futures`) for streams; `tokio::{spawn, spawn_blocking, spawn_local}` (feature `tokio`).
+//!   `futures`) for streams.
 //! - [`registry`]: every variable declared with `#[context_var]`, by module.
+//! - [`propagate`]: the variables that travel to other processes, each under its key.
+//!
+//! What is not the runtime lives in the facade: the tokio spawners, task hooks and leak
+//! check, the W3C baggage codec, hyper and serde support (see ARCHITECTURE.md).
 //!
 //! The facade's documentation explains what flows where: into awaits, sibling futures, spawned
 //! tasks and threads, and what never flows back.
@@ -23,6 +27,7 @@
 //! does not compile, where Python raises `RuntimeError` at run time.
 //!
 //! ```compile_fail,E0382
+//! # use contextvars_core as contextvars;
 //! use contextvars::ContextVar;
 //!
 //! static V: ContextVar<u8> = ContextVar::new("v");
@@ -33,9 +38,6 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(feature = "baggage")]
-#[cfg_attr(docsrs, doc(cfg(feature = "baggage")))]
-pub mod baggage;
 mod bind;
 mod context;
 mod current;
@@ -48,10 +50,8 @@ mod map;
 mod module_path;
 pub mod propagate;
 pub mod registry;
+mod set_hook;
 pub mod thread;
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub mod tokio;
 mod var;
 
 #[cfg(test)]

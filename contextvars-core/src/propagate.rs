@@ -22,6 +22,7 @@ use crate::var::ContextVar;
 /// Register runtime variables once, at start-up:
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::ContextVar;
 /// use contextvars::propagate::{self, Propagated};
 ///
@@ -92,6 +93,7 @@ impl<T: Clone + Send + Sync + 'static> Propagated<T> {
     /// that is not a valid value; under the variable's name as the key.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::ContextVar;
     /// use contextvars::propagate::Propagated;
     ///
@@ -253,12 +255,12 @@ pub fn is_token(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(is_tchar)
 }
 
-pub(crate) fn is_tchar(b: u8) -> bool {
+fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Every propagated variable, declared or registered at run time, in an unspecified order.
-pub fn all() -> impl Iterator<Item = &'static dyn PropagatedVar> {
+pub fn all() -> impl Iterator<Item = &'static dyn PropagatedVar> + Clone {
     let table = table();
     (0..table.len()).map(move |i| table[i])
 }
@@ -273,7 +275,7 @@ pub fn by_key(key: &str) -> Option<&'static dyn PropagatedVar> {
 static RUNTIME: RwLock<Vec<&'static dyn PropagatedVar>> = RwLock::new(Vec::new());
 static TABLE: RwLock<Option<Arc<[&'static dyn PropagatedVar]>>> = RwLock::new(None);
 
-pub(crate) fn table() -> Arc<[&'static dyn PropagatedVar]> {
+fn table() -> Arc<[&'static dyn PropagatedVar]> {
     if let Some(table) = &*TABLE
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -67,6 +67,7 @@ impl Registration {
     /// instance to write it in a log line after a `downcast_ref`.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// # use contextvars::registry;
     /// for var in registry::all() {
     ///     var.with_value(|value| {
@@ -101,6 +102,7 @@ impl fmt::Debug for Registration {
 /// Every registered variable, in an unspecified order.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// for var in contextvars::registry::all() {
 ///     println!("{}::{}: {}", var.module_path(), var.name(), var.type_name());
 /// }

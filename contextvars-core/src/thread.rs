@@ -12,6 +12,7 @@ use crate::Context;
 /// Spawns a thread that runs `f` in a copy of the caller's current context.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::{thread, ContextVar};
 ///
 /// static REQUEST_ID: ContextVar<u32> = ContextVar::new("request_id");

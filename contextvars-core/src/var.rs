@@ -19,6 +19,7 @@ use crate::map::{Entry, Meta, is_plain, store};
 /// [`Token`] that [`reset`](Self::reset) uses to restore what was there before.
 ///
 /// ```
+/// # use contextvars_core as contextvars;
 /// use contextvars::ContextVar;
 ///
 /// static USER_ID: ContextVar<u64> = ContextVar::with_default("user_id", || 0);
@@ -77,6 +78,7 @@ impl<T> ContextVar<T> {
     /// and [`Context::run`](crate::Context::run) are not affected.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::ContextVar;
     ///
     /// static TRANSACTION: ContextVar<u32> = ContextVar::new("transaction").inherit(false);
@@ -166,6 +168,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// borrowed value stays alive until `f` returns.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::ContextVar;
     ///
     /// static PATH: ContextVar<String> = ContextVar::new("path");
@@ -279,12 +282,11 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// [`reset`](Self::reset).
     ///
     /// # Panics
-    /// With feature `tokio`, under `contextvars::tokio::LeakCheck::Panic`, when called from a
-    /// tokio task that runs in its worker thread's own context.
+    /// Under `contextvars::tokio::LeakCheck::Panic`, when called from a tokio task that runs in
+    /// its worker thread's own context.
     #[track_caller]
     pub fn set(&self, value: T) -> Token<T> {
-        #[cfg(feature = "tokio")]
-        crate::tokio::leak::check_set(self.name);
+        crate::set_hook::before_set(self.name);
         let key = self.key();
         let entry = Entry {
             key,
@@ -345,6 +347,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// `with var.set(value):`.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::ContextVar;
     ///
     /// static LEVEL: ContextVar<u8> = ContextVar::with_default("level", || 1);
@@ -372,6 +375,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     /// Runs `f` with `value` set, then resets, also when `f` panics.
     ///
     /// ```
+    /// # use contextvars_core as contextvars;
     /// use contextvars::ContextVar;
     ///
     /// static LOCALE: ContextVar<&str> = ContextVar::with_default("locale", || "en");

@@ -497,7 +497,6 @@ impl Map {
 }
 
 #[cfg(test)]
-#[path = "../map_fuzz_tests.rs"]
 mod fuzz_tests;
 
 #[cfg(test)]

@@ -5,8 +5,6 @@ use std::cell::Cell;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use crate::current;
-
 /// What happens when a tokio task that runs in no context of its own sets a variable.
 ///
 /// Such a task (a plain `tokio::spawn`, a future handed unwrapped to a library's executor)
@@ -17,8 +15,9 @@ use crate::current;
 /// with `inherit_on_spawn` are never reported, nor are writes from the future given to
 /// `block_on` (which is not a task).
 ///
-/// Set with [`set_leak_check`]; the default is [`Report`](Self::Report) in debug builds and
-/// [`Off`](Self::Off) in release builds, where a `set` then costs one relaxed atomic load more.
+/// Off until a call to [`set_leak_check`] switches it on, for the whole process: enabling the
+/// `tokio` feature alone never changes what a `set` does. Until then a `set` costs one atomic
+/// load more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LeakCheck {
@@ -36,7 +35,7 @@ const OFF: u8 = 0;
 const REPORT: u8 = 1;
 const PANIC: u8 = 2;
 
-static MODE: AtomicU8 = AtomicU8::new(if cfg!(debug_assertions) { REPORT } else { OFF });
+static MODE: AtomicU8 = AtomicU8::new(OFF);
 static LEAKED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
@@ -71,6 +70,9 @@ pub fn set_leak_check(check: LeakCheck) {
         LeakCheck::Panic => PANIC,
     };
     MODE.store(mode, Ordering::Relaxed);
+    if mode != OFF {
+        contextvars_core::__private::set_thread_context_write_hook(check_write);
+    }
 }
 
 /// The current [`LeakCheck`].
@@ -89,19 +91,10 @@ pub fn leaked_writes() -> u64 {
     LEAKED.load(Ordering::Relaxed)
 }
 
-/// Called by every `set`, before it writes.
-#[inline]
-#[track_caller]
-pub(crate) fn check_set(var_name: &'static str) {
-    if MODE.load(Ordering::Relaxed) != OFF {
-        check_slow(var_name, Location::caller());
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn check_slow(var_name: &'static str, location: &'static Location<'static>) {
-    if !current::in_thread_context() {
+/// Called by every `set` into a thread's own context once a check was asked for, before it
+/// writes.
+fn check_write(var_name: &'static str, location: &'static Location<'static>) {
+    if MODE.load(Ordering::Relaxed) == OFF {
         return;
     }
     let Some(task) = ::tokio::task::try_id() else {

@@ -13,7 +13,7 @@
 //! - `inherit_on_spawn` (with `--cfg tokio_unstable`): every task of a runtime, whoever spawns
 //!   it, through tokio's task hooks.
 //! - [`set_leak_check`]: without the hooks, a write from a task that runs in its worker
-//!   thread's own context is reported (in debug builds by default) or refused.
+//!   thread's own context is reported or refused, once switched on.
 
 use std::future::Future;
 
@@ -21,15 +21,14 @@ use ::tokio::task::JoinHandle;
 
 use ::tokio::runtime::Handle;
 
-use crate::Context;
-use crate::future::FutureExt;
+use crate::{Context, FutureExt};
 
 #[cfg(feature = "hyper")]
 mod executor;
 #[cfg(tokio_unstable)]
 mod hooks;
 mod join_set;
-pub(crate) mod leak;
+mod leak;
 
 #[cfg(feature = "hyper")]
 pub use executor::ContextExecutor;

@@ -3,8 +3,7 @@
 use std::fmt;
 use std::future::Future;
 
-use crate::Context;
-use crate::future::FutureExt;
+use crate::{Context, FutureExt};
 
 /// A [`hyper::rt::Executor`] that spawns on the current tokio runtime, each task in a copy of
 /// the context that hands it over (feature `hyper`).

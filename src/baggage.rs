@@ -49,7 +49,7 @@ use std::hash::BuildHasher;
 
 use percent_encoding::{percent_decode, utf8_percent_encode};
 
-use crate::context::Context;
+use crate::Context;
 use crate::propagate::{self, PropagatedVar};
 
 mod wire;
@@ -184,7 +184,7 @@ fn skipped(key: &[u8], reason: SkipReason) -> Skipped {
 /// ([`Baggage::from_header`]); written as a header ([`Baggage::to_header`],
 /// [`Baggage::merge_into`]); bound in a context ([`Baggage::apply`], [`Baggage::to_context`]).
 /// With feature `serde` it is serialized as a map of keys to values, to embed in a job payload.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(
     feature = "serde",
@@ -195,13 +195,18 @@ pub struct Baggage {
 }
 
 // `dyn PropagatedVar` has no `PartialEq`; two members are equal when they are for the same key.
-impl PartialEq for &'static dyn PropagatedVar {
+impl PartialEq for Baggage {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        self.members.len() == other.members.len()
+            && self
+                .members
+                .iter()
+                .zip(&other.members)
+                .all(|((a, x), (b, y))| a.key() == b.key() && x == y)
     }
 }
 
-impl Eq for &'static dyn PropagatedVar {}
+impl Eq for Baggage {}
 
 impl Baggage {
     /// The values the current context binds to propagated variables (defaults are not sent: the
@@ -221,15 +226,11 @@ impl Baggage {
     /// The members of `header` whose keys are propagated variables; `on_skip` is told about
     /// each member that was not usable. Members with other keys are left alone, silently.
     pub fn from_header(header: &[u8], mut on_skip: impl FnMut(&Skipped)) -> Baggage {
-        let table = propagate::table();
+        let table = propagate::all();
         let mut members: Vec<(&'static dyn PropagatedVar, String)> = Vec::new();
         let mut unusable: Vec<&'static str> = Vec::new();
         for_each_member(header, &mut on_skip, |key, value, on_skip| {
-            let Some(var) = table
-                .iter()
-                .copied()
-                .find(|var| var.key().as_bytes() == key)
-            else {
+            let Some(var) = table.clone().find(|var| var.key().as_bytes() == key) else {
                 return;
             };
             // A key seen before, even with a value that was not usable, is a duplicate: a

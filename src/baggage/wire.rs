@@ -6,7 +6,7 @@ use std::fmt;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::{MAX_BYTES, MAX_MEMBERS, SkipReason, Skipped, skipped};
-use crate::propagate::is_tchar;
+use crate::propagate;
 
 /// Everything that is not a `baggage-octet`, and `=` and `+`, which some readers take for a
 /// separator and a space.
@@ -134,7 +134,7 @@ pub(super) fn for_each_member(
         };
         let key = trim(&pair[..eq]);
         let value = trim(&pair[eq + 1..]);
-        if key.is_empty() || !key.iter().all(|&b| is_tchar(b)) {
+        if !std::str::from_utf8(key).is_ok_and(propagate::is_token) {
             on_skip(&skipped(key, SkipReason::Malformed));
             continue;
         }

@@ -20,8 +20,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ::tokio::runtime::{Builder, TaskMeta};
 use ::tokio::task::Id;
 
+use contextvars_core::__private::{Entered, enter};
+
 use crate::Context;
-use crate::current::Entered;
 
 /// Makes every task of the runtime built by `builder` start in a copy of its spawner's context
 /// and keep its own context across polls, as every asyncio task does (needs
@@ -125,7 +126,7 @@ pub fn on_before_task_poll(meta: &TaskMeta<'_>) {
     // SAFETY: `context` comes from `Box::into_raw` and is turned back into a box only by
     // `Frame::leave`, after this guard is dropped. Until then nothing else reaches it: its slot
     // in the store says `Polling`, and the frame that owns it stays on this thread.
-    let entered: Entered<'static> = unsafe { (*context).enter() };
+    let entered: Entered<'static> = unsafe { enter(&mut *context) };
     let mut frame = Some(Frame {
         id,
         context,

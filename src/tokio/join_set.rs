@@ -7,8 +7,7 @@ use std::task::{self, Poll};
 use ::tokio::runtime::Handle;
 use ::tokio::task::{AbortHandle, Id, JoinError, LocalSet};
 
-use crate::Context;
-use crate::future::FutureExt;
+use crate::{Context, FutureExt};
 
 /// [`tokio::task::JoinSet`] with every task in [`Context::inherited`] taken when it is spawned.
 ///
