@@ -158,9 +158,11 @@ impl Context {
         }
     }
 
-    /// True when both contexts bind the same variables to the same stored values (the values
-    /// themselves are compared by identity: a value set twice is two values). Two contexts can
-    /// be equal while being different contexts for [`ContextVar::reset`].
+    /// True when both contexts bind the same variables to the same stored values. Values are
+    /// compared by identity (a value set twice is two values), except those of the primitive
+    /// types of at most eight bytes (integers, floats, `bool`, `char`), which are stored inline
+    /// and compared by value. Two contexts can be equal while being different contexts for
+    /// [`ContextVar::reset`].
     #[must_use]
     pub fn same_bindings(&self, other: &Context) -> bool {
         self.data.map.same_bindings(&other.data.map)
