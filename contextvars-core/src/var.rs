@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::current::{self, Displaced};
 use crate::error::{LookupError, ResetError, ResetErrorKind};
 use crate::keys;
-use crate::map::{Entry, Meta, is_plain, store};
+use crate::map::{Entry, Meta, ValueRef, is_plain, store};
 
 /// A context variable: a value that depends on the current [`Context`](crate::Context).
 ///
@@ -332,7 +332,10 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
         });
         match displaced {
             Some((old, released)) => {
-                current::dispose(old.into_iter().chain(released));
+                // An inline value has nothing to drop: no trip to the thread state for it.
+                if matches!(old, Some(ValueRef::Shared(_))) || !released.is_empty() {
+                    current::dispose(old.into_iter().chain(released));
+                }
                 Ok(())
             }
             None => Err(ResetError::new(
