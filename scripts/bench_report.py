@@ -173,7 +173,7 @@ def goals():
          "get/tokio.get_u64", 2.0, "ratio"),
         ("`set`, no snapshot alive, 8 variables (vs CPython `v.set`)", "set/ours.set_in_place/8", "cpython",
          "var_set_n8", 0.25, "ratio"),
-        ("`set` + `reset`, 8 variables (vs CPython `v.reset(v.set(b))`)", "set_reset/ours.set_reset/8",
+        ("`set` + `reset`, 8 variables (vs CPython `v.reset(v.set(a))`, `v` holding `b`)", "set_reset/ours.set_reset/8",
          "cpython", "var_set_reset_n8", 0.25, "ratio"),
         ("`set` right after a snapshot, 8 variables ((copy+set) − copy, both sides)",
          diff("set/ours.copy_then_set/8", "set/ours.copy_only/8"), "cpython",
