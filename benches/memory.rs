@@ -1,6 +1,6 @@
 //! Memory held by a context: live heap bytes per bound variable and per snapshot.
 //!
-//! A counting global allocator tracks live bytes (requested sizes; the allocator's own
+//! A counting global allocator (the test support one) tracks live bytes (requested sizes; the allocator's own
 //! per-block overhead is not included). For each size N, on a fresh thread:
 //!
 //! 1. make N runtime `ContextVar<u64>`s (their own storage is not counted);
@@ -14,54 +14,14 @@
 //!
 //! Prints a markdown table and fails when a figure is outside a sane bound.
 
-// Byte counts far below 2^52 and allocation sizes far below isize::MAX: the casts are exact.
-#![allow(clippy::cast_possible_wrap, clippy::cast_precision_loss)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+// Byte counts far below 2^52: the casts are exact.
+#![allow(clippy::cast_precision_loss)]
 
 use contextvars::{Context, ContextVar, copy_context};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to `System`, only counting sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use contextvars_tests::counting_alloc::{Counting, process_live_bytes as live};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
 
 struct Row {
     n: usize,

@@ -9,7 +9,17 @@
 //! - `otel`: opentelemetry's `with_context`, which attaches a clone of its context per poll.
 //!
 //! `poll` measures an empty poll; `poll_read` reads one `u64` variable inside the poll.
-//! Benchmark ids are `<group>/<contender>`.
+//!
+//! `poll_span` is a poll that also enters a `tracing` span (a registry subscriber), the cost of
+//! a context switch with one companion:
+//!
+//! - `instrumented`: tracing's `Instrumented`, which enters and exits its span per poll;
+//! - `ours_carrying_span`: `with_context(ctx)` where `ctx` carries the span through
+//!   `contextvars_tracing::carry_spans`, entered and exited with the context;
+//! - `ours`: the same context switch without a companion state, for reference.
+//!
+//! It runs last: it registers the companion, and the groups before it measure the switch with
+//! none registered. Benchmark ids are `<group>/<contender>`.
 
 use std::future::{Future, pending};
 use std::hint::black_box;
@@ -100,5 +110,35 @@ fn poll_read(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, poll, poll_read);
+fn poll_span(c: &mut Criterion) {
+    use tracing::Instrument as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
+    contextvars_tracing::carry_spans();
+    tracing_subscriber::registry().init();
+    let span = tracing::info_span!("task");
+    assert!(!span.is_none());
+    bench_polls(
+        c,
+        "poll_span",
+        "instrumented",
+        pending::<()>().instrument(span.clone()),
+    );
+    let mut carrying = ours();
+    assert!(carrying.set_companion_state::<contextvars_tracing::CurrentSpan>(Some(span)));
+    bench_polls(
+        c,
+        "poll_span",
+        "ours_carrying_span",
+        Ours::with_context(pending::<()>(), carrying),
+    );
+    bench_polls(
+        c,
+        "poll_span",
+        "ours",
+        Ours::with_context(pending::<()>(), ours()),
+    );
+}
+
+criterion_group!(benches, poll, poll_read, poll_span);
 criterion_main!(benches);

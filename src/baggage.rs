@@ -20,6 +20,23 @@
 //! read as itself, as OpenTelemetry's own propagator writes it. At most 64 members and 8,192
 //! bytes are written or read: members beyond are dropped whole, never cut.
 //!
+//! # Outgoing headers: a propagated key belongs to its variable
+//!
+//! Every way out ([`inject`], [`current_header`], [`Baggage::merge_into`], and through them
+//! contextvars-tower's `PropagateLayer` and contextvars-opentelemetry's propagator) writes the
+//! header with the same rule. The member under a propagated variable's key is this context's
+//! own value of that variable, or there is none: a member under that key forwarded from
+//! elsewhere (a client's header that a gateway passes on, OpenTelemetry's own baggage) is
+//! dropped when the variable is unbound and replaced when it is bound. Members under other
+//! keys are kept, after the propagated ones, in the space the limits leave.
+//!
+//! When the propagated members do not all fit in 64 members and 8,192 bytes, the smallest go
+//! first (by length of `key=value` as encoded, then by key): each member is written if it still
+//! fits, and one that does not is left out and reported (at DEBUG, with its key, through the
+//! `log` crate's `contextvars::baggage` target, or to the `on_drop` callback of
+//! [`current_header_with`]). The space a left-out member would have taken is never given to a
+//! forwarded member under its key.
+//!
 //! ```
 //! use std::collections::HashMap;
 //!
@@ -54,7 +71,7 @@ use crate::propagate::{self, PropagatedVar};
 
 mod wire;
 
-use wire::{Encoder, VALUE, append_foreign, for_each_member, push_ours};
+use wire::{Encoder, Pushed, VALUE, append_foreign, for_each_member, push_ours};
 
 /// The header, and the carrier key, that baggage travels under.
 pub const HEADER: &str = "baggage";
@@ -142,6 +159,9 @@ pub enum SkipReason {
     /// Beyond the first 64 members or 8,192 bytes; the key is `None` and the count is how many
     /// bytes were not read.
     TooLarge(usize),
+    /// Outgoing: the member of a propagated variable that was left out because the header
+    /// would pass 64 members or 8,192 bytes with it (see [the rule](self#outgoing-headers-a-propagated-key-belongs-to-its-variable)).
+    NotSent,
     /// The receiver does not believe this key (see [`Accept`]).
     NotAccepted,
 }
@@ -166,6 +186,10 @@ impl fmt::Display for Skipped {
                 "baggage beyond {MAX_MEMBERS} members or {MAX_BYTES} bytes: {bytes} bytes not read"
             ),
             SkipReason::NotAccepted => write!(f, "baggage member `{key}` is not accepted here"),
+            SkipReason::NotSent => write!(
+                f,
+                "baggage member `{key}` not sent: the header would pass {MAX_MEMBERS} members or {MAX_BYTES} bytes"
+            ),
         }
     }
 }
@@ -286,20 +310,22 @@ impl Baggage {
     }
 
     /// The header value for these members followed by the members of `existing` (another
-    /// library's baggage) whose keys are not among them, within the limits: at most 64 members
-    /// and 8,192 bytes, members beyond dropped whole. Foreign members are copied as they are.
+    /// library's baggage) whose keys are not propagated variables' keys, within the limits: at
+    /// most 64 members and 8,192 bytes, members beyond dropped whole. Foreign members are copied
+    /// as they are; one under a propagated key is never copied (see
+    /// [the rule](self#outgoing-headers-a-propagated-key-belongs-to-its-variable)).
     #[must_use]
     pub fn merge_into(&self, existing: Option<&[u8]>) -> String {
-        let mut out = String::new();
-        let mut count = 0;
-        for (var, text) in &self.members {
-            push_ours(&mut out, &mut count, var.key(), |out| {
+        merged(
+            self.members.iter(),
+            |(var, _)| var.key(),
+            |(_, text), out| {
                 out.extend(utf8_percent_encode(text, VALUE));
                 true
-            });
-        }
-        append_foreign(&mut out, count, existing);
-        out
+            },
+            existing,
+            &mut log_not_sent,
+        )
     }
 
     /// Binds the carried values of the keys `accept` believes in the current context; returns
@@ -352,19 +378,109 @@ impl From<Baggage> for BTreeMap<String, String> {
 }
 
 /// The header value for the propagated variables the current context binds, followed by the
-/// members of `existing` (another library's baggage) whose keys are not among them, within the
-/// limits: what [`Baggage::current`] then [`Baggage::merge_into`] give, written in one pass.
+/// members of `existing` (another library's baggage, or a forwarded header) whose keys are not
+/// propagated variables' keys, within the limits: what [`Baggage::current`] then
+/// [`Baggage::merge_into`] give, written in one pass. Members left out for size are logged at
+/// DEBUG (see [the rule](self#outgoing-headers-a-propagated-key-belongs-to-its-variable)).
 #[must_use]
 pub fn current_header(existing: Option<&[u8]>) -> String {
+    current_header_with(existing, log_not_sent)
+}
+
+/// [`current_header`], telling `on_drop` about each propagated member left out for size
+/// (reason [`SkipReason::NotSent`]) instead of logging it: for integrations that log their own
+/// way.
+///
+/// ```
+/// use contextvars::ContextVar;
+/// use contextvars::baggage;
+/// use contextvars::propagate::Propagated;
+///
+/// static TENANT: ContextVar<String> = ContextVar::new("tenant");
+/// Propagated::new(&TENANT).register();
+///
+/// // A forwarded header's `tenant` never goes out: not while TENANT is unbound...
+/// let forwarded = b"tenant=victim,vendor=1";
+/// assert_eq!(baggage::current_header_with(Some(forwarded), |_| {}), "vendor=1");
+/// // ...and not in place of TENANT's own member when that is too large to send.
+/// let mut dropped = Vec::new();
+/// TENANT.scope("x".repeat(9000), || {
+///     let header = baggage::current_header_with(Some(forwarded), |skipped| {
+///         dropped.push(skipped.key.clone());
+///     });
+///     assert_eq!(header, "vendor=1");
+/// });
+/// assert_eq!(dropped, [Some("tenant".to_owned())]);
+/// ```
+pub fn current_header_with(existing: Option<&[u8]>, mut on_drop: impl FnMut(&Skipped)) -> String {
+    merged(
+        propagate::all(),
+        |var| var.key(),
+        |var, out| var.write_bound(&mut Encoder(out)),
+        existing,
+        &mut on_drop,
+    )
+}
+
+/// The one writer of outgoing headers: the `own` members (`key(member)`, and
+/// `write(member, out)`, which appends the encoded value and says whether there is one), then
+/// the members of `existing` whose keys no propagated variable owns, within the limits.
+fn merged<M>(
+    own: impl Iterator<Item = M> + Clone,
+    key: impl Fn(&M) -> &'static str,
+    write: impl Fn(&M, &mut String) -> bool,
+    existing: Option<&[u8]>,
+    on_drop: &mut dyn FnMut(&Skipped),
+) -> String {
     let mut out = String::new();
     let mut count = 0;
-    for var in propagate::all() {
-        push_ours(&mut out, &mut count, var.key(), |out| {
-            var.write_bound(&mut Encoder(out))
+    let mut all_fit = true;
+    for member in own.clone() {
+        if push_ours(&mut out, &mut count, key(&member), |out| {
+            write(&member, out)
+        }) == Pushed::TooLarge
+        {
+            all_fit = false;
+            break;
+        }
+    }
+    if !all_fit {
+        // Rare: the smallest first, so that one oversized value costs itself, not the others.
+        out.clear();
+        count = 0;
+        let mut members: Vec<(&'static str, String)> = own
+            .filter_map(|member| {
+                let mut text = String::new();
+                write(&member, &mut text).then(|| (key(&member), text))
+            })
+            .collect();
+        members.sort_by(|(a, a_text), (b, b_text)| {
+            (a.len() + a_text.len(), a).cmp(&(b.len() + b_text.len(), b))
+        });
+        for (key, text) in members {
+            let pushed = push_ours(&mut out, &mut count, key, |out| {
+                out.push_str(&text);
+                true
+            });
+            if pushed == Pushed::TooLarge {
+                on_drop(&Skipped {
+                    key: Some(key.to_owned()),
+                    reason: SkipReason::NotSent,
+                });
+            }
+        }
+    }
+    if existing.is_some() {
+        let owned: Vec<&'static str> = propagate::all().map(PropagatedVar::key).collect();
+        append_foreign(&mut out, count, existing, |key| {
+            owned.iter().any(|owned| owned.as_bytes() == key)
         });
     }
-    append_foreign(&mut out, count, existing);
     out
+}
+
+fn log_not_sent(skipped: &Skipped) {
+    log::debug!(target: "contextvars::baggage", "{skipped}");
 }
 
 /// Appends the member `key=value` to a header being written, with `value` percent-encoded as a
@@ -410,8 +526,9 @@ impl Carrier for BTreeMap<String, String> {
 }
 
 /// Writes the current context's propagated variables into `carrier` under `baggage`, keeping
-/// the members another library already wrote there. Writes nothing when no propagated variable
-/// is bound and the carrier has no baggage.
+/// the members another library already wrote there under other keys (see
+/// [the rule](self#outgoing-headers-a-propagated-key-belongs-to-its-variable)). Writes nothing
+/// when no propagated variable is bound and the carrier has no baggage.
 pub fn inject(carrier: &mut impl Carrier) {
     let existing = carrier.get(HEADER).map(str::as_bytes);
     let header = current_header(existing);

@@ -87,9 +87,10 @@
 //!
 //! - `tokio`: [`spawn`], [`spawn_blocking`] and [`spawn_local`], tokio's spawn functions with
 //!   each task in a copy of the caller's context, and the [`tokio`] module: a `JoinSet` and
-//!   `spawn_on` in the caller's context, the check that reports writes left in a worker
-//!   thread's own context, and (with `--cfg tokio_unstable`) `inherit_on_spawn`, which puts
-//!   every task of a runtime in a copy of its spawner's context.
+//!   `spawn_on` in the caller's context, a check that reports writes left in a worker
+//!   thread's own context (off until `tokio::set_leak_check` switches it on: features add API,
+//!   never behaviour), and (with `--cfg tokio_unstable`) `inherit_on_spawn`, which puts every
+//!   task of a runtime in a copy of its spawner's context.
 //! - `hyper`: `tokio::ContextExecutor`, hyper's executor for the tasks hyper and hyper-util
 //!   spawn, each in the context it was spawned from (enables `tokio`).
 //! - `futures`: [`StreamExt`], streams that run every `poll_next` in their own context.
@@ -105,9 +106,14 @@
 //!   streaming bodies in the request's context, and send propagated variables on outgoing
 //!   requests.
 //! - [`contextvars-tracing`](https://docs.rs/contextvars-tracing): context variables on every
-//!   `tracing` log line, text or JSON, and on every span.
+//!   `tracing` log line, text or JSON, and on every span; and `tracing`'s current span carried
+//!   through every hand-off with the variables.
 //! - [`contextvars-opentelemetry`](https://docs.rs/contextvars-opentelemetry): a W3C baggage
-//!   `TextMapPropagator` for the variables declared `propagate`.
+//!   `TextMapPropagator` for the variables declared `propagate`, and OpenTelemetry's current
+//!   context carried through every hand-off with the variables.
+//!
+//! Other libraries with a thread-local "current" of their own ride along the same way, through
+//! [`companion`].
 //! - [`contextvars-rayon`](https://docs.rs/contextvars-rayon): rayon's parallel iterators,
 //!   `join`, `scope` and `spawn` in the caller's context.
 
@@ -115,8 +121,8 @@
 
 pub use contextvars_core::{
     Context, ContextTemplate, ContextVar, Iter, LookupError, ResetError, ResetErrorKind, SetGuard,
-    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, copy_context, propagate, registry,
-    reset_all, thread,
+    TemplateItems, Token, VarInfo, VarSet, bind, bind_each, companion, copy_context, propagate,
+    registry, reset_all, thread,
 };
 
 #[cfg(feature = "baggage")]
@@ -139,19 +145,174 @@ pub use tokio::{spawn, spawn_blocking, spawn_local};
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub mod tokio;
 
-/// Declares a variable with a typed default and registers it by module, for
-/// [`reset_module!`], [`get_context_vars!`] and [`module_vars!`].
+/// Declares a context variable with a typed default and registers it, so that
+/// `reset_module!`, `get_context_vars!`, `module_vars!`, `contextvars::registry::all()` and
+/// `contextvars::reset_all()` can find it.
+///
+/// ```
+/// use contextvars::context_var;
+///
+/// /// The id of the request being handled.
+/// #[context_var(default = 0)]
+/// pub static REQUEST_ID: u64;
+///
+/// #[context_var(default = Vec::<String>::new())]
+/// static ROLES: Vec<String>;
+///
+/// assert_eq!(REQUEST_ID.get(), 0);
+/// let _token = REQUEST_ID.set(7);
+/// assert_eq!(REQUEST_ID.get(), 7);
+/// assert_eq!(REQUEST_ID.name(), "REQUEST_ID");
+/// assert!(ROLES.get().is_empty());
+/// assert_eq!(REQUEST_ID_DEFAULT(), 0);
+/// ```
+///
+/// `#[context_var(default = EXPR)] [attrs] [vis] static NAME: T;` expands to
+///
+/// - `[attrs] [vis] static NAME: ContextVar<T>`, a variable named `"NAME"` whose default is
+///   made by `NAME_DEFAULT`;
+/// - `[vis] fn NAME_DEFAULT() -> T { EXPR }`, documented, so `#![deny(missing_docs)]` crates
+///   build. `EXPR` may be any expression (`String::from("guest")`, `HashMap::new()`), not only
+///   a constant one; it runs the first time the default is read, and again at each reset;
+/// - a link-time registration of `NAME` under the module it is declared in
+///   (`module_path!()`).
+///
+/// # Arguments
+///
+/// - `default = EXPR` (required): the default value.
+/// - `inherit = false`: tasks and threads started through contextvars' helpers do not inherit
+///   the variable; it starts from its default there (see `ContextVar::inherit`).
+/// - `propagate`, or `propagate = "key"`: the variable travels to other services as a member
+///   of the W3C `baggage` header (under its name, or under `key`), and into job metadata,
+///   through `contextvars::baggage`, `contextvars_tower` and `contextvars_opentelemetry`.
+///   Nothing that is not declared `propagate` ever leaves the process. `T` must implement
+///   `Display` and `FromStr` (and `Clone`), or be given a pair of functions with
+///   `to_text = f, from_text = g`, where `f: fn(&T) -> String` and
+///   `g: fn(&str) -> Option<T>` (`None` for a text that is not a valid value). Receivers only
+///   take the keys they are told to trust; never propagate a secret. Give each propagated
+///   variable of a program its own key: of two with the same key, only one travels.
+/// - `crate = path`: where the `contextvars` crate is, for crates that re-export it
+///   (`crate = my_framework::contextvars`). Default `::contextvars`.
+///
+/// # Types
+///
+/// Values must be `Send + Sync + 'static`. In `T`, elided lifetimes of references and `'_`
+/// mean `'static` (`&str` is `&'static str`); a lifetime hidden in a path must be written out:
+/// `Cow<'static, str>`, not `Cow<str>`.
+///
+/// # Limits
+///
+/// - A variable declared inside a function body registers under the enclosing module.
+/// - `static mut`, an initializer (`= ...`) and items other than `static` are compile errors.
+/// - The name `NAME_DEFAULT` is taken in the module.
+/// - A crate that the final binary never names is not linked, and its variables are not in the
+///   registry: name it (`use my_vars as _;`) when only the registry would reach it.
 pub use contextvars_macros::context_var;
 
-/// `#[contextvars::test]`: a test that runs in a fresh, empty context of its own, sync or
-/// async (above `#[tokio::test]`).
+/// Runs a test in a fresh, empty context of its own: every variable reads its default when the
+/// test starts, and nothing the test sets outlives it, whichever thread the test harness runs
+/// it on and whatever ran there before.
+///
+/// On a plain function it stands for `#[test]`. On an `async fn`, put it above the runtime's
+/// own test attribute, which it composes with: the whole test future runs in the fresh
+/// context, so it is there after every `.await`.
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
+///
+/// #[contextvars::test]
+/// fn starts_from_the_defaults() {
+///     assert_eq!(USER.get(), "nobody");
+///     USER.set("Dina"); // gone when the test ends
+/// }
+///
+/// #[contextvars::test]
+/// #[tokio::test]
+/// async fn async_tests_too() {
+///     USER.set("Dina");
+///     tokio::task::yield_now().await;
+///     assert_eq!(USER.get(), "Dina");
+/// }
+///
+/// #[contextvars::test]
+/// fn results_and_question_marks_work() -> Result<(), std::num::ParseIntError> {
+///     let n: u32 = "7".parse()?;
+///     assert_eq!(n, 7);
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// Another attribute whose name ends in `test` (`#[test]`, `#[tokio::test]`) means the
+/// function is already a test, and no `#[test]` is added. `#[should_panic]`, `#[ignore]` and
+/// other attributes are kept.
+///
+/// # Arguments
+///
+/// - `crate = path`: where the `contextvars` crate is, for crates that re-export it. Default
+///   `::contextvars`.
+/// - `tokio` (a current-thread runtime) or `tokio = "multi_thread"`: on an `async fn`, in place
+///   of `#[tokio::test]`, builds the runtime with every task in its own context, as
+///   [`main`](macro@main) does (the task hooks need `--cfg tokio_unstable`; feature `tokio`).
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
+///
+/// #[contextvars::test(tokio)]
+/// async fn tasks_start_from_the_test_s_context() {
+///     USER.set("Dina");
+///     assert_eq!(contextvars::spawn(async { USER.get() }).await.unwrap(), "Dina");
+/// }
+/// # fn main() {}
+/// ```
 pub use contextvars_macros::test;
+
+/// Runs `async fn main` on a tokio runtime whose every task runs in its own context, starting
+/// from a fresh, empty context: `#[tokio::main]` with `contextvars::tokio::inherit_on_spawn`.
+///
+/// With `--cfg tokio_unstable` (tokio's task hooks exist only then), every task of the
+/// runtime, also one a library spawns with a plain `tokio::spawn`, starts from a copy of its
+/// spawner's context and keeps its own. Without it, the runtime is the one `#[tokio::main]`
+/// builds: spawn with `contextvars::spawn` to give tasks the caller's context.
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static REQUEST_ID: ContextVar<u32> = ContextVar::with_default("request_id", || 0);
+///
+/// #[contextvars::main]
+/// async fn main() {
+///     REQUEST_ID.set(7);
+///     let child = contextvars::spawn(async { REQUEST_ID.get() });
+///     assert_eq!(child.await.unwrap(), 7);
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// - `flavor = "multi_thread"` (the default) or `"current_thread"`, and `worker_threads = N`,
+///   as for `#[tokio::main]`;
+/// - `crate = path`: where the `contextvars` crate is, for crates that re-export it.
+///
+/// Needs the `contextvars` feature `tokio`, and tokio's `rt-multi-thread` for the default
+/// flavour.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use contextvars_macros::main;
 
 mod macros;
 
 /// Not public API, used by generated code.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "tokio")]
+    pub use crate::tokio::__install_task_hooks as install_task_hooks;
+    #[cfg(feature = "tokio")]
+    pub use ::tokio as tokio_crate;
     pub use contextvars_core::__private::*;
     pub use contextvars_macros::{get_context_vars_in, module_vars_in, reset_module_in};
 }

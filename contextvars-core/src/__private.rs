@@ -54,3 +54,19 @@ impl Default for ModuleVars {
 pub fn enter(context: &mut Context) -> Entered<'_> {
     context.enter()
 }
+
+/// Not public API, used by the facade's leak check: whether no context is entered on this
+/// thread, so that the code running is in the thread's own context.
+#[must_use]
+pub fn in_thread_context() -> bool {
+    crate::current::in_thread_context()
+}
+
+/// Not public API, used by the facade's task hooks, which drop a task's context outside its
+/// poll: drops `context`'s values each on its own, catching a panic of a value's `Drop`, so
+/// that one panicking value costs only itself; returns the first panic.
+pub fn drop_values_each(mut context: Context) -> Option<Box<dyn std::any::Any + Send>> {
+    let map = std::mem::take(&mut context.data.map);
+    drop(context);
+    crate::current::drop_map_each(map)
+}

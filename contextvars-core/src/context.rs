@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::fmt;
 
+use crate::companion::{self, Carried};
 use crate::current::{self, ContextData};
 use crate::map::Entry;
 use crate::var::ContextVar;
@@ -36,6 +37,8 @@ use crate::var::ContextVar;
 #[derive(Default)]
 pub struct Context {
     pub(crate) data: ContextData,
+    /// The states of the [companions](crate::companion) this context carries.
+    pub(crate) carried: Carried,
 }
 
 /// An O(1) snapshot of the current context: Python's `contextvars.copy_context()`.
@@ -46,6 +49,7 @@ pub struct Context {
 pub fn copy_context() -> Context {
     Context {
         data: current::with_current_ref(|ctx| ContextData::with_map(ctx.map.clone())),
+        carried: companion::capture(),
     }
 }
 
@@ -55,6 +59,7 @@ impl Context {
     pub const fn new() -> Context {
         Context {
             data: ContextData::new(),
+            carried: None,
         }
     }
 
@@ -69,6 +74,7 @@ impl Context {
         current::dispose(removed);
         Context {
             data: ContextData::with_map(map),
+            carried: companion::capture(),
         }
     }
 
@@ -79,15 +85,22 @@ impl Context {
     /// Contexts nest: a `run` inside a `run` isolates the inner context, and leaving it restores
     /// the outer one exactly. Entering a context twice at once is impossible: `run` takes
     /// `&mut self`.
+    #[inline]
     pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let _entered = current::Entered::new(&mut self.data);
+        // Decided once, before entering: the common path is then the bare pointer swap, with
+        // nothing to check on the way out.
+        if let Some(carried) = companion::states(&self.carried) {
+            return run_carrying(&mut self.data, carried, f);
+        }
+        let _entered = current::Entered::new(&mut self.data, None);
         f()
     }
 
     /// Makes this context current until the guard drops: the unscoped form of [`run`](Self::run),
     /// for hooks that enter and leave in separate calls.
+    #[inline]
     pub(crate) fn enter(&mut self) -> current::Entered<'_> {
-        current::Entered::new(&mut self.data)
+        current::Entered::new(&mut self.data, companion::states(&self.carried))
     }
 
     /// The value this context binds to `var` (not its default).
@@ -169,11 +182,24 @@ impl Context {
     }
 }
 
+/// [`Context::run`] for a context that carries [companion](crate::companion) states.
+#[cold]
+#[inline(never)]
+fn run_carrying<R>(
+    data: &mut ContextData,
+    carried: &[std::sync::Arc<dyn companion::CarriedState>],
+    f: impl FnOnce() -> R,
+) -> R {
+    let _entered = current::Entered::new(data, Some(carried));
+    f()
+}
+
 impl Clone for Context {
     /// An O(1) snapshot; the copy is a new context with its own identity.
     fn clone(&self) -> Context {
         Context {
             data: ContextData::with_map(self.data.map.clone()),
+            carried: self.carried.clone(),
         }
     }
 }

@@ -23,11 +23,15 @@
 //! slot stays valid while the slot is filled: the value it points to is owned by the current
 //! map, and leaving the map takes a write.
 
+use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::companion::{self, CarriedState};
 use crate::map::{InlineValue, Map, Value, ValueRef};
 
 /// The contents of a context: its identity and its bindings.
@@ -152,6 +156,7 @@ impl Drop for Cleanup {
                 // SAFETY: no `Entered` is active at thread exit, and as in `with_current`, no
                 // other reference into the state is live while this one is.
                 let base = unsafe { &mut *state.current() };
+                // SAFETY: as for `base`; `parked` is a separate cell of the state.
                 let parked = unsafe { &mut *state.parked.get() };
                 (std::mem::take(&mut base.map), std::mem::take(&mut **parked))
             });
@@ -159,9 +164,11 @@ impl Drop for Cleanup {
                 break;
             }
             // Dropped with no reference into the state live: may run user code, which may use
-            // the (still valid) state.
-            drop(map);
-            drop(parked);
+            // the (still valid) state. A panic out of a thread-local's destructor aborts the
+            // process, so each value is dropped on its own and a panicking one costs only
+            // itself (the panic hook has reported it).
+            drop(drop_map_each(map));
+            drop(drop_each(parked));
         }
     }
 }
@@ -221,36 +228,93 @@ pub(crate) fn in_thread_context() -> bool {
 /// Entering stores a pointer, so it costs the same at any size and touches no reference count.
 /// The `&mut` borrow the guard holds keeps `data` in place and out of everyone else's reach
 /// while the thread reaches it through that pointer.
+///
+/// The [companion](crate::companion) states the context carries are entered once the context
+/// is current and left while it still is; a context that carries none pays one branch.
 pub struct Entered<'a> {
     previous: *mut ContextData,
+    carried: Option<&'a [Arc<dyn CarriedState>]>,
     _data: PhantomData<&'a mut ContextData>,
 }
 
 impl<'a> Entered<'a> {
     #[inline]
-    pub(crate) fn new(data: &'a mut ContextData) -> Entered<'a> {
+    pub(crate) fn new(
+        data: &'a mut ContextData,
+        carried: Option<&'a [Arc<dyn CarriedState>]>,
+    ) -> Entered<'a> {
         let data: *mut ContextData = data;
-        Entered {
-            previous: STATE.with(|state| {
-                state.changed();
-                state.entered.replace(data)
-            }),
-            _data: PhantomData,
+        let previous = STATE.with(|state| {
+            state.changed();
+            state.entered.replace(data)
+        });
+        match carried {
+            None => Entered {
+                previous,
+                carried: None,
+                _data: PhantomData,
+            },
+            Some(carried) => Entered::enter_companions(previous, carried),
         }
+    }
+
+    /// The rest of [`new`](Self::new) for a context that carries companion states.
+    /// [`Context::run`](crate::Context::run) takes this path in a cold function of its own, so
+    /// that its common path has no call that may unwind.
+    #[inline]
+    fn enter_companions(
+        previous: *mut ContextData,
+        carried: &'a [Arc<dyn CarriedState>],
+    ) -> Entered<'a> {
+        let mut entered = Entered {
+            previous,
+            carried: None,
+            _data: PhantomData,
+        };
+        // A panic in a companion drops `entered`, which then leaves only the context.
+        companion::enter_all(carried);
+        entered.carried = Some(carried);
+        entered
     }
 }
 
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
-        // Guards drop in reverse order of creation on their thread (they are not `Send`, and
-        // each lives on the stack of the call that entered), so this restores exactly the
-        // context that was current before.
-        STATE.with(|state| {
-            state.changed();
-            state.entered.set(self.previous);
-        });
+        match self.carried {
+            None => restore(self.previous),
+            Some(carried) => leave_companions(self.previous, carried),
+        }
     }
+}
+
+/// Leaves the companion states of a context, then restores the previous context, also if a
+/// companion panics.
+#[inline]
+fn leave_companions(previous: *mut ContextData, carried: &[Arc<dyn CarriedState>]) {
+    let _restore = Restore(previous);
+    companion::exit_all(carried);
+}
+
+/// Restores the thread's previous context when dropped.
+struct Restore(*mut ContextData);
+
+impl Drop for Restore {
+    #[inline]
+    fn drop(&mut self) {
+        restore(self.0);
+    }
+}
+
+#[inline]
+fn restore(previous: *mut ContextData) {
+    // Guards drop in reverse order of creation on their thread (they are not `Send`, and
+    // each lives on the stack of the call that entered), so this restores exactly the
+    // context that was current before.
+    STATE.with(|state| {
+        state.changed();
+        state.entered.set(previous);
+    });
 }
 
 /// Calls `f` with a borrow of the value bound to `key` in the current context, or with `None`.
@@ -283,11 +347,17 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
         }
     }
 
-    /// Dropped with no reference into the thread state live: may run user code.
+    /// Dropped with no reference into the thread state live: may run user code. Each value on
+    /// its own, so that two panicking ones, or one while a `with` closure's panic unwinds,
+    /// never make a double panic (an abort): the first panic goes on unless one is unwinding.
     #[cold]
     #[inline(never)]
     fn drop_all(values: Vec<ValueRef>) {
-        drop(values);
+        if let Some(panic) = drop_each(values) {
+            if !std::thread::panicking() {
+                std::panic::resume_unwind(panic);
+            }
+        }
     }
 
     STATE.with(|state| {
@@ -354,6 +424,34 @@ pub(crate) unsafe fn copy_out<T: 'static>(key: u64) -> Option<T> {
         // plain `T` is `Copy`, so a bitwise read is its clone.
         (!value.is_null()).then(|| unsafe { std::ptr::read((*value).downcast_unchecked::<T>()) })
     })
+}
+
+/// Drops each value on its own, catching a panic of its `Drop`, and returns the first panic:
+/// one panicking value costs only itself, never a double panic.
+pub(crate) fn drop_each(values: impl IntoIterator<Item = ValueRef>) -> Option<Box<dyn Any + Send>> {
+    let mut first = None;
+    for value in values {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+            first.get_or_insert(panic);
+        }
+    }
+    first
+}
+
+/// Drops `map` and then, each on its own (see [`drop_each`]), the values it held that nothing
+/// else holds; returns the first panic of their `Drop`.
+pub(crate) fn drop_map_each(map: Map) -> Option<Box<dyn Any + Send>> {
+    if map.len() == 0 {
+        return None;
+    }
+    let values: Vec<ValueRef> = map
+        .entries()
+        .into_iter()
+        .map(|entry| ValueRef::clone(&entry.value))
+        .collect();
+    // No value's count reaches zero here: `values` holds one of each.
+    drop(map);
+    drop_each(values)
 }
 
 /// Drops values that left the current map, or parks them while a borrow may point into one.

@@ -39,6 +39,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bind;
+pub mod companion;
 mod context;
 mod current;
 mod erased;

@@ -1,7 +1,11 @@
-use proc_macro2::{Span, TokenStream};
-use syn::parse::Parser;
-use syn::punctuated::Punctuated;
-use syn::{Error, Expr, ExprLit, Lit, LitStr, Meta, Path, Token};
+//! The arguments of `#[context_var(...)]`, parsed with `syn::meta::parser`. Every mistake is
+//! recorded and parsing goes on, so that all of them are reported in one compile; the checks
+//! that need all the arguments at once are in `valid.rs`.
+
+use proc_macro2::TokenStream;
+use syn::meta::ParseNestedMeta;
+use syn::parse::{ParseStream, Parser};
+use syn::{Error, Expr, ExprLit, Lit, LitStr, Path, Token, token};
 
 /// The arguments of `#[context_var(...)]`.
 pub struct Args {
@@ -9,6 +13,14 @@ pub struct Args {
     pub inherit: bool,
     pub krate: Path,
     pub propagate: Option<Propagate>,
+    /// `to_text = f`, with its key for error messages, until `valid.rs` pairs it.
+    pub to_text: Option<(Path, Path)>,
+    /// `from_text = g`, with its key for error messages, until `valid.rs` pairs it.
+    pub from_text: Option<(Path, Path)>,
+    /// Whether an argument was unknown: it may be a misspelt `default`.
+    pub seen_unknown: bool,
+    /// Whether `default` was written, even without a usable value.
+    pub seen_default: bool,
 }
 
 /// `propagate` or `propagate = "key"`, with `to_text = f, from_text = g` when given.
@@ -19,117 +31,134 @@ pub struct Propagate {
 }
 
 impl Args {
-    /// Parses every argument it can, pushing one error per mistake so that all of them are
-    /// reported in one compile.
+    /// Parses every argument it can, pushing one error per mistake.
     pub fn parse(tokens: TokenStream, errors: &mut Vec<Error>) -> Args {
         let mut args = Args {
             default: None,
             inherit: true,
-            krate: syn::parse_quote!(::contextvars),
+            krate: default_crate(),
             propagate: None,
+            to_text: None,
+            from_text: None,
+            seen_unknown: false,
+            seen_default: false,
         };
-        let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens) {
-            Ok(metas) => metas,
-            Err(error) => {
-                errors.push(error);
-                return args;
-            }
-        };
-        let mut seen_default = false;
-        let mut seen_unknown = false;
         let mut seen_inherit = false;
         let mut seen_crate = false;
-        let mut propagate: Option<Propagate> = None;
-        let mut seen_propagate = false;
-        let mut to_text: Option<(Meta, Path)> = None;
-        let mut from_text: Option<(Meta, Path)> = None;
-        for meta in metas {
-            let Some(key) = meta.path().get_ident().map(ToString::to_string) else {
-                seen_unknown = true;
-                errors.push(unknown(&meta));
-                continue;
-            };
-            match key.as_str() {
-                "default" => match value(&meta, "default = EXPR") {
-                    Ok(_) if seen_default => errors.push(duplicate(&meta, &key)),
-                    Ok(expr) => {
-                        seen_default = true;
-                        args.default = Some(expr.clone());
-                    }
-                    Err(error) => {
-                        seen_default = true;
-                        errors.push(error);
-                    }
-                },
-                "inherit" => match value(&meta, "inherit = false").and_then(boolean) {
-                    Ok(_) if seen_inherit => errors.push(duplicate(&meta, &key)),
-                    Ok(inherit) => {
-                        seen_inherit = true;
-                        args.inherit = inherit;
-                    }
-                    Err(error) => errors.push(error),
-                },
-                "crate" => match value(&meta, "crate = path::to::contextvars").and_then(path) {
-                    Ok(_) if seen_crate => errors.push(duplicate(&meta, &key)),
-                    Ok(krate) => {
-                        seen_crate = true;
-                        args.krate = krate;
-                    }
-                    Err(error) => errors.push(error),
-                },
-                "propagate" if seen_propagate => errors.push(duplicate(&meta, &key)),
-                "propagate" => {
-                    seen_propagate = true;
-                    match propagate_key(&meta) {
-                        Ok(key) => {
-                            propagate = Some(Propagate {
-                                key,
-                                to_text: None,
-                                from_text: None,
-                            });
-                        }
-                        Err(error) => errors.push(error),
-                    }
-                }
-                "to_text" | "from_text" => {
-                    let usage = format!("{key} = path::to::function");
-                    let slot = if key == "to_text" {
-                        &mut to_text
-                    } else {
-                        &mut from_text
-                    };
-                    match value(&meta, &usage).and_then(function) {
-                        Ok(_) if slot.is_some() => errors.push(duplicate(&meta, &key)),
-                        Ok(function) => *slot = Some((meta.clone(), function)),
-                        Err(error) => errors.push(error),
-                    }
-                }
-                _ => {
-                    seen_unknown = true;
-                    errors.push(unknown(&meta));
-                }
+        let parser = syn::meta::parser(|meta| {
+            let result = args.argument(&meta, &mut seen_inherit, &mut seen_crate);
+            if let Err(error) = result {
+                errors.push(error);
+                skip_value(&meta)?;
             }
-        }
-        pair_text_functions(propagate.as_mut(), to_text, from_text, errors);
-        args.propagate = propagate;
-        // An unknown key may be a misspelt `default`: say so once, not twice.
-        if !seen_default && !seen_unknown {
-            errors.push(Error::new(
-                Span::call_site(),
-                "missing `default = ...`: write #[context_var(default = EXPR)]",
-            ));
+            Ok(())
+        });
+        if let Err(error) = parser.parse2(tokens) {
+            errors.push(error);
         }
         args
     }
+
+    fn argument(
+        &mut self,
+        meta: &ParseNestedMeta,
+        seen_inherit: &mut bool,
+        seen_crate: &mut bool,
+    ) -> syn::Result<()> {
+        let path = &meta.path;
+        if path.is_ident("default") {
+            let first = !self.seen_default;
+            self.seen_default = true;
+            let expr: Expr = value(meta, "default = EXPR")?.parse()?;
+            once(first, meta, "default")?;
+            self.default = Some(expr);
+        } else if path.is_ident("inherit") {
+            let inherit = boolean(&value(meta, "inherit = false")?.parse()?)?;
+            once(!std::mem::replace(seen_inherit, true), meta, "inherit")?;
+            self.inherit = inherit;
+        } else if path.is_ident("crate") {
+            let krate = crate_path(meta)?;
+            once(!std::mem::replace(seen_crate, true), meta, "crate")?;
+            self.krate = krate;
+        } else if path.is_ident("propagate") {
+            once(self.propagate.is_none(), meta, "propagate")?;
+            let key = propagate_key(meta)?;
+            self.propagate = Some(Propagate {
+                key,
+                to_text: None,
+                from_text: None,
+            });
+        } else if path.is_ident("to_text") {
+            let function = function(&value(meta, "to_text = path::to::function")?.parse()?)?;
+            once(self.to_text.is_none(), meta, "to_text")?;
+            self.to_text = Some((path.clone(), function));
+        } else if path.is_ident("from_text") {
+            let function = function(&value(meta, "from_text = path::to::function")?.parse()?)?;
+            once(self.from_text.is_none(), meta, "from_text")?;
+            self.from_text = Some((path.clone(), function));
+        } else {
+            self.seen_unknown = true;
+            return Err(unknown(path));
+        }
+        Ok(())
+    }
 }
 
-fn value<'a>(meta: &'a Meta, usage: &str) -> syn::Result<&'a Expr> {
-    match meta {
-        Meta::NameValue(name_value) => Ok(&name_value.value),
-        _ => Err(Error::new_spanned(
-            meta,
-            format!("expected a value: write `{usage}`"),
+/// `::contextvars`, where generated code finds the crate unless told otherwise.
+pub fn default_crate() -> Path {
+    syn::parse_quote!(::contextvars)
+}
+
+/// `crate = path::to::contextvars` or `crate = "path::to::contextvars"`: where the
+/// `contextvars` crate is, for crates that re-export it. Shared by every attribute macro.
+pub fn crate_path(meta: &ParseNestedMeta) -> syn::Result<Path> {
+    let input = value(meta, "crate = path::to::contextvars")?;
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return lit.parse_with(Path::parse_mod_style);
+    }
+    let expr: Expr = input.parse()?;
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path),
+        other => Err(Error::new_spanned(
+            other,
+            "expected the path of the contextvars crate, such as `my_crate::contextvars`",
         )),
+    }
+}
+
+/// The input after `key =`, or an error that shows how to write it.
+fn value<'a>(meta: &ParseNestedMeta<'a>, usage: &str) -> syn::Result<ParseStream<'a>> {
+    if meta.input.peek(Token![=]) {
+        meta.value()
+    } else {
+        Err(Error::new_spanned(
+            &meta.path,
+            format!("expected a value: write `{usage}`"),
+        ))
+    }
+}
+
+/// After a mistake, the rest of the argument (`= value` or `(...)`), so that the next ones are
+/// still read.
+fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.input.parse::<Token![=]>()?;
+        meta.input.parse::<Expr>()?;
+    } else if meta.input.peek(token::Paren) {
+        meta.input.parse::<proc_macro2::Group>()?;
+    }
+    Ok(())
+}
+
+fn once(first: bool, meta: &ParseNestedMeta, key: &str) -> syn::Result<()> {
+    if first {
+        Ok(())
+    } else {
+        Err(Error::new_spanned(
+            &meta.path,
+            format!("duplicate `{key}` argument"),
+        ))
     }
 }
 
@@ -143,80 +172,37 @@ fn boolean(expr: &Expr) -> syn::Result<bool> {
     }
 }
 
-fn path(expr: &Expr) -> syn::Result<Path> {
-    match expr {
-        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => parse_str_path(lit),
-        _ => Err(Error::new_spanned(
-            expr,
-            "expected the path of the contextvars crate, such as `my_crate::contextvars`",
-        )),
-    }
-}
-
-fn parse_str_path(lit: &LitStr) -> syn::Result<Path> {
-    lit.parse_with(Path::parse_mod_style)
-}
-
-/// Gives `propagate` its `to_text` and `from_text`, which come as a pair, with `propagate`.
-fn pair_text_functions(
-    propagate: Option<&mut Propagate>,
-    to_text: Option<(Meta, Path)>,
-    from_text: Option<(Meta, Path)>,
-    errors: &mut Vec<Error>,
-) {
-    match (propagate, to_text, from_text) {
-        (Some(propagate), Some((_, to)), Some((_, from))) => {
-            propagate.to_text = Some(to);
-            propagate.from_text = Some(from);
-        }
-        (_, Some((meta, _)), None) => errors.push(Error::new_spanned(
-            meta,
-            "`to_text` needs `from_text` too: write `propagate, to_text = f, from_text = g`",
-        )),
-        (_, None, Some((meta, _))) => errors.push(Error::new_spanned(
-            meta,
-            "`from_text` needs `to_text` too: write `propagate, to_text = f, from_text = g`",
-        )),
-        (None, Some((meta, _)), Some(_)) => errors.push(Error::new_spanned(
-            meta,
-            "`to_text` and `from_text` only apply to a propagated variable: add `propagate`",
-        )),
-        _ => {}
-    }
-}
-
 /// `propagate` (the key is the variable's name) or `propagate = "key"`.
-fn propagate_key(meta: &Meta) -> syn::Result<Option<LitStr>> {
+fn propagate_key(meta: &ParseNestedMeta) -> syn::Result<Option<LitStr>> {
     let usage = "write `propagate` or `propagate = \"key\"`";
-    match meta {
-        Meta::Path(_) => Ok(None),
-        Meta::NameValue(name_value) => match &name_value.value {
-            Expr::Lit(ExprLit {
-                lit: Lit::Str(lit), ..
-            }) => {
-                let key = lit.value();
-                let token = !key.is_empty()
-                    && key
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-                if token {
-                    Ok(Some(lit.clone()))
-                } else {
-                    Err(Error::new_spanned(
-                        lit,
-                        "a baggage key is ASCII letters, digits and !#$%&'*+-.^_`|~",
-                    ))
-                }
-            }
-            other => Err(Error::new_spanned(
-                other,
-                format!("expected a string: {usage}"),
-            )),
-        },
-        Meta::List(_) => Err(Error::new_spanned(meta, usage)),
+    if meta.input.peek(token::Paren) {
+        return Err(Error::new_spanned(&meta.path, usage));
+    }
+    if !meta.input.peek(Token![=]) {
+        return Ok(None);
+    }
+    let expr: Expr = meta.value()?.parse()?;
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(lit), ..
+    }) = expr
+    else {
+        return Err(Error::new_spanned(
+            expr,
+            format!("expected a string: {usage}"),
+        ));
+    };
+    let key = lit.value();
+    let token = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if token {
+        Ok(Some(lit))
+    } else {
+        Err(Error::new_spanned(
+            lit,
+            "a baggage key is ASCII letters, digits and !#$%&'*+-.^_`|~",
+        ))
     }
 }
 
@@ -230,16 +216,12 @@ fn function(expr: &Expr) -> syn::Result<Path> {
     }
 }
 
-fn duplicate(meta: &Meta, key: &str) -> Error {
-    Error::new_spanned(meta.path(), format!("duplicate `{key}` argument"))
-}
-
-fn unknown(meta: &Meta) -> Error {
-    let key = quote::ToTokens::to_token_stream(meta.path())
+fn unknown(path: &Path) -> Error {
+    let key = quote::ToTokens::to_token_stream(path)
         .to_string()
         .replace(' ', "");
     Error::new_spanned(
-        meta.path(),
+        path,
         format!(
             "unknown context_var argument `{key}`; expected `default`, `inherit`, `propagate`, `to_text`, `from_text` or `crate`"
         ),

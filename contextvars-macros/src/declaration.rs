@@ -1,3 +1,5 @@
+//! The item under `#[context_var]`, parsed: `[attrs] [vis] static NAME: TYPE;`.
+
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::parse::{Parse, ParseStream};
@@ -6,7 +8,7 @@ use syn::{Attribute, Error, Expr, Ident, Token, Type, Visibility};
 /// `[attrs] [vis] static NAME: TYPE;`, the item under `#[context_var]`.
 ///
 /// `static mut` and an initializer are parsed so that they can be reported with the other
-/// mistakes (see [`Declaration::validate`]).
+/// mistakes (see `valid.rs`).
 pub struct Declaration {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
@@ -46,30 +48,5 @@ impl Parse for Declaration {
             ty,
             init,
         })
-    }
-}
-
-impl Declaration {
-    /// Pushes an error for each thing that a plain `static` allows but `#[context_var]` does not.
-    pub fn validate(&self, errors: &mut Vec<Error>) {
-        if let Some(mutability) = &self.mutability {
-            errors.push(Error::new_spanned(
-                mutability,
-                "`static mut` is not supported by #[context_var]: a context variable is \
-                 changed with `set`, not by assignment",
-            ));
-        }
-        if let Some((eq, expr)) = &self.init {
-            errors.push(Error::new_spanned(
-                quote!(#eq #expr),
-                "remove `= ...`: the default comes from #[context_var(default = ...)]",
-            ));
-        }
-        if let Type::Infer(infer) = &self.ty {
-            errors.push(Error::new_spanned(
-                infer,
-                "the type of a context variable must be written out",
-            ));
-        }
     }
 }

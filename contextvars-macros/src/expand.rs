@@ -1,3 +1,5 @@
+//! The code `#[context_var]` generates: the static, its `NAME_DEFAULT` and its registrations.
+
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
@@ -7,11 +9,14 @@ use syn::{Error, Type};
 use crate::args::{Args, Propagate};
 use crate::declaration::Declaration;
 use crate::ty::with_static_lifetimes;
+use crate::{fallback, valid};
 
-/// `#[context_var(args)] item`.
+/// `#[context_var(args)] item`: parse, check, then expand, or report every mistake with the
+/// fallback.
 pub fn context_var(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Vec::new();
-    let args = Args::parse(args, &mut errors);
+    let mut args = Args::parse(args, &mut errors);
+    valid::args(&mut args, &mut errors);
     let declaration = match syn::parse2::<Declaration>(item) {
         Ok(declaration) => declaration,
         // Never re-emit the item: a body-less static would add "free static item without body".
@@ -20,12 +25,12 @@ pub fn context_var(args: TokenStream, item: TokenStream) -> TokenStream {
             return to_compile_errors(errors);
         }
     };
-    declaration.validate(&mut errors);
+    valid::declaration(&declaration, &mut errors);
     if args.default.is_some() && errors.is_empty() {
         expand(&args, &declaration)
     } else {
         let mut tokens = to_compile_errors(errors);
-        tokens.extend(fallback(&args, &declaration));
+        tokens.extend(fallback::fallback(&args, &declaration));
         tokens
     }
 }
@@ -33,7 +38,7 @@ pub fn context_var(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The static and its `NAME_DEFAULT`, as both the expansion and the fallback declare them: the
 /// static initialised by `init` (given the name and the default function), the function with
 /// `fn_attrs` and `body`.
-fn static_and_default(
+pub(crate) fn static_and_default(
     args: &Args,
     declaration: &Declaration,
     init: impl FnOnce(&str, &syn::Ident) -> TokenStream,
@@ -121,22 +126,6 @@ fn registration(krate: &syn::Path, ident: &syn::Ident, ty: &Type) -> TokenStream
             }
         };
     }
-}
-
-/// What the item would have declared, with a default that is never run and no registration, so
-/// that uses of `NAME` and `NAME_DEFAULT` elsewhere add no errors to the real one.
-fn fallback(args: &Args, declaration: &Declaration) -> TokenStream {
-    if let Type::Infer(_) = declaration.ty {
-        return TokenStream::new();
-    }
-    let krate = &args.krate;
-    static_and_default(
-        args,
-        declaration,
-        |name, _| quote!(#krate::ContextVar::new(#name)),
-        &quote!(#[allow(non_snake_case, clippy::missing_panics_doc)] #[doc(hidden)]),
-        &quote!(::core::unreachable!()),
-    )
 }
 
 /// `ContextVar<T>`, spanned on the user's type so that "`T` cannot be shared between threads

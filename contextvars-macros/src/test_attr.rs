@@ -6,24 +6,40 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, Error, ItemFn, Path, ReturnType};
 
+use crate::args;
+use crate::runtime_attr::{self, Runtime};
+
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut krate: Option<Path> = None;
+    let mut runtime: Option<Runtime> = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("crate") {
             if krate.is_some() {
                 return Err(meta.error("duplicate `crate` argument"));
             }
-            krate = Some(meta.value()?.parse()?);
+            krate = Some(args::crate_path(&meta)?);
+            Ok(())
+        } else if meta.path.is_ident("tokio") {
+            let mut chosen = Runtime {
+                multi_thread: false,
+                worker_threads: None,
+            };
+            if meta.input.peek(syn::Token![=]) {
+                chosen.flavor(&meta.value()?.parse()?)?;
+            }
+            runtime = Some(chosen);
             Ok(())
         } else {
-            Err(meta
-                .error("unknown argument: the only argument is `crate = path::to::contextvars`"))
+            Err(meta.error(
+                "unknown argument: the arguments are `tokio` (or `tokio = \"multi_thread\"`) \
+                 and `crate = path::to::contextvars`",
+            ))
         }
     });
     if let Err(error) = parser.parse2(args) {
         return error.into_compile_error();
     }
-    let krate = krate.unwrap_or_else(|| syn::parse_quote!(::contextvars));
+    let krate = krate.unwrap_or_else(args::default_crate);
     let function: ItemFn = match syn::parse2(item) {
         Ok(function) => function,
         Err(error) => {
@@ -31,19 +47,28 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
                 .into_compile_error();
         }
     };
-    expand(&krate, function).unwrap_or_else(Error::into_compile_error)
+    expand(&krate, runtime.as_ref(), function).unwrap_or_else(Error::into_compile_error)
 }
 
-fn expand(krate: &Path, function: ItemFn) -> syn::Result<TokenStream> {
+fn expand(krate: &Path, runtime: Option<&Runtime>, function: ItemFn) -> syn::Result<TokenStream> {
     let ItemFn {
         attrs,
         vis,
-        sig,
+        mut sig,
         block,
     } = function;
     let has_test_attribute = attrs.iter().any(is_test_attribute);
     let private = quote!(#krate::__private);
-    let body = if sig.asyncness.is_some() {
+    let body = if let Some(runtime) = runtime {
+        if sig.asyncness.take().is_none() || has_test_attribute {
+            return Err(Error::new(
+                sig.fn_token.span(),
+                "#[contextvars::test(tokio)] goes on an `async fn` with no other test attribute: \
+                 it builds the runtime itself",
+            ));
+        }
+        runtime_attr::block_on(krate, runtime, &block)
+    } else if sig.asyncness.is_some() {
         if !has_test_attribute {
             return Err(Error::new(
                 sig.asyncness.span(),

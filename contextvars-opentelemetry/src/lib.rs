@@ -1,5 +1,6 @@
 //! Context variables declared `propagate` as W3C baggage, through OpenTelemetry's
-//! propagation API.
+//! propagation API; and OpenTelemetry's current context carried with the variables through
+//! every hand-off ([`carry_context`]).
 //!
 //! [`BaggagePropagator`] is an OpenTelemetry [`TextMapPropagator`]: it writes the variables
 //! declared `#[context_var(default = ..., propagate)]` that the current context binds into the
@@ -50,15 +51,23 @@
 //!
 //! OpenTelemetry's own `BaggagePropagator` writes the `Baggage` of the OpenTelemetry context to
 //! the same header. This propagator writes those members too (after its own, dropping any with
-//! a key of a propagated variable), so it can replace OpenTelemetry's in the composite or come
-//! after it: the last one to write the header wins, and this one never drops the other's
-//! members. Reading leaves the header to OpenTelemetry's propagator as well.
+//! a key of a propagated variable: such a key carries this context's own value or nothing), so
+//! it can replace OpenTelemetry's in the composite or come after it: the last one to write the
+//! header wins, and this one never drops the other's members under other keys. Never put
+//! OpenTelemetry's baggage propagator *after* this one: it would write the header again with
+//! OpenTelemetry's members as they are, a client's member under a propagated key included.
+//! Reading leaves the header to OpenTelemetry's propagator as well.
 //!
 //! Members that are not usable (malformed, not UTF-8, not a valid value of the variable's
 //! type, beyond 64 members or 8,192 bytes) are skipped with a `tracing` debug line; the
 //! variable keeps its value.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+
+mod carry;
+
+pub use carry::{CurrentContext, carry_context};
 
 use std::sync::Arc;
 
@@ -115,23 +124,22 @@ fn log_skipped(skipped: &Skipped) {
 
 impl TextMapPropagator for BaggagePropagator {
     /// Writes the propagated variables bound in the current contextvars context, followed by
-    /// the members of `cx`'s OpenTelemetry `Baggage` whose keys are not theirs.
+    /// the members of `cx`'s OpenTelemetry `Baggage` whose keys are not propagated variables'
+    /// keys: a member of that `Baggage` under a propagated key (which OpenTelemetry's own
+    /// baggage propagator may have filled from a client) never goes out.
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         let theirs = cx.baggage();
-        let header = if theirs.is_empty() {
-            baggage::current_header(None)
-        } else {
-            let mut foreign = String::new();
-            for (key, (value, metadata)) in theirs {
-                baggage::push_member(&mut foreign, key.as_str(), value.as_str());
-                let metadata = metadata.as_str().trim();
-                if !metadata.is_empty() {
-                    foreign.push(';');
-                    foreign.push_str(metadata);
-                }
+        let mut foreign = String::new();
+        for (key, (value, metadata)) in theirs {
+            baggage::push_member(&mut foreign, key.as_str(), value.as_str());
+            let metadata = metadata.as_str().trim();
+            if !metadata.is_empty() {
+                foreign.push(';');
+                foreign.push_str(metadata);
             }
-            baggage::current_header(Some(foreign.as_bytes()))
-        };
+        }
+        let foreign = (!theirs.is_empty()).then_some(foreign.as_bytes());
+        let header = baggage::current_header_with(foreign, log_skipped);
         if !header.is_empty() {
             injector.set(baggage::HEADER, header);
         }

@@ -130,6 +130,30 @@ fn other_baggage_in_the_header_is_kept_and_ours_is_never_duplicated() {
 }
 
 #[test]
+fn an_opentelemetry_member_never_goes_out_under_a_propagated_key() {
+    // OpenTelemetry's own baggage, which the SDK's propagator fills from a client at the edge.
+    let cx = opentelemetry::Context::new().with_baggage(Baggage::from_iter([
+        KeyValue::new("tenant", "victim"),
+        KeyValue::new("session-region", "eu"),
+    ]));
+    let inject = |tenant: Option<&str>| {
+        let mut carrier = HashMap::new();
+        Context::new().run(|| {
+            let _tenant = tenant.map(|t| TENANT.set(t.to_owned()));
+            BaggagePropagator::new().inject_context(&cx, &mut carrier);
+        });
+        carrier.remove("baggage")
+    };
+    assert_eq!(inject(None).as_deref(), Some("session-region=eu"));
+    assert_eq!(
+        inject(Some("acme")).as_deref(),
+        Some("tenant=acme,session-region=eu")
+    );
+    let huge = "t".repeat(9000);
+    assert_eq!(inject(Some(&huge)).as_deref(), Some("session-region=eu"));
+}
+
+#[test]
 fn nothing_is_extracted_unless_accepted() {
     let carrier = HashMap::from([(
         "baggage".to_owned(),

@@ -49,6 +49,8 @@
 //! same thread; a job started through this crate runs in its own context there, and a plain
 //! rayon job sees whatever context is current on that thread, as it would outside a pool.
 
+#![forbid(unsafe_code)]
+
 mod iter;
 
 pub use iter::{ParallelIteratorExt, WithContext};

@@ -1,15 +1,13 @@
 //! Items, join branches, scope jobs and spawned jobs see the caller's values; each item runs in
 //! a copy of its own; a pool thread keeps nothing a job set, also after a panic.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::mpsc;
 
 use contextvars::{ContextVar, copy_context};
 use contextvars_rayon::ParallelIteratorExt;
 use rayon::prelude::*;
-
-#[path = "../../tests/support/quiet_panics.rs"]
-mod quiet_panics;
 
 static REQUEST: ContextVar<u64> = ContextVar::with_default("request", || 0);
 static TRANSACTION: ContextVar<u64> = ContextVar::new("transaction").inherit(false);
@@ -192,7 +190,7 @@ fn panic_in_an_item_leaves_every_context_as_it_was() {
     let pool = new_pool(2);
     let _guard = REQUEST.set_guard(9);
     let before = copy_context();
-    quiet_panics::must_panic(|| {
+    let panic = catch_unwind(AssertUnwindSafe(|| {
         contextvars_rayon::install(&pool, || {
             (0..10_000u64)
                 .into_par_iter()
@@ -202,7 +200,10 @@ fn panic_in_an_item_leaves_every_context_as_it_was() {
                     assert_ne!(i, 5000, "boom in item {i}");
                 });
         });
-    });
+    }))
+    .unwrap_err();
+    let message = panic.downcast_ref::<String>().map_or("", String::as_str);
+    assert!(message.contains("boom in item 5000"), "{message}");
     assert!(copy_context().same_bindings(&before));
     assert!(workers_are_clean(&pool));
     let after: Vec<u64> = (0..1000)

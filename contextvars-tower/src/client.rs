@@ -8,7 +8,7 @@ use http::{HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::baggage::{HEADER, joined};
+use crate::baggage::{HEADER, joined, log_skipped};
 
 /// A [`Layer`] for HTTP clients: every request sent through it carries, in its W3C `baggage`
 /// header, the propagated variables (declared `#[context_var(default = ..., propagate)]`) that
@@ -18,9 +18,11 @@ use crate::baggage::{HEADER, joined};
 /// `ready`, at the first poll), in the context of the code that sends it: inside a request
 /// handled under [`ContextLayer`](crate::ContextLayer), that request's values. Await the call
 /// in that context, not in a task spawned without it. Members that other code already put in the request's `baggage`
-/// header are kept after them (those with a propagated variable's key are replaced), within
-/// the limits of 64 members and 8,192 bytes. A request is left untouched when the context binds
-/// no propagated variable.
+/// header (a forwarded client header) are kept after them, within the limits of 64 members
+/// and 8,192 bytes, except those under a propagated variable's key: such a key carries the
+/// calling context's own value or nothing, never a forwarded one (see the rule in
+/// `contextvars::baggage`, which also says which own members are dropped, with a debug line,
+/// when they do not all fit).
 ///
 /// It wraps any `tower::Service<http::Request<B>>`: hyper-util's legacy `Client`, tonic's
 /// `Channel` (for gRPC: `ServiceBuilder::new().layer(PropagateLayer::new()).service(channel)`,
@@ -110,18 +112,17 @@ where
 }
 
 /// Writes the calling context's propagated variables into `headers`' `baggage`, keeping the
-/// members already there.
+/// members already there under other keys: a member under a propagated key never goes out
+/// unless it is the calling context's own (the core's baggage codec decides which).
 pub(crate) fn inject(headers: &mut http::HeaderMap) {
-    let ours = baggage::current_header(None);
-    if ours.is_empty() {
-        return;
-    }
-    let header = match joined(headers) {
-        Some(existing) => baggage::current_header(Some(&existing)),
-        None => ours,
-    };
+    let header = baggage::current_header_with(joined(headers).as_deref(), log_skipped);
     // The codec writes visible ASCII only, and copies only such foreign members.
-    if let Ok(value) = HeaderValue::try_from(header) {
-        headers.insert(HEADER, value);
+    match HeaderValue::try_from(header) {
+        Ok(value) if !value.is_empty() => {
+            headers.insert(HEADER, value);
+        }
+        _ => {
+            headers.remove(HEADER);
+        }
     }
 }

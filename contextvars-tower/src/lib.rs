@@ -64,6 +64,8 @@
 //! With axum, add it to the router: `Router::new().route("/", get(handler)).layer(layer)`;
 //! with hyper, wrap the service given to the connection with [`Layer::layer`](tower_layer::Layer::layer).
 
+#![forbid(unsafe_code)]
+
 mod baggage;
 mod body;
 mod client;

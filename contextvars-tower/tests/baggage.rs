@@ -89,6 +89,10 @@ fn bad_baggage_is_skipped_and_the_request_served() {
 }
 
 fn sent_baggage(existing: Option<&str>, set: bool) -> Option<String> {
+    sent_with_tenant(existing, set.then(|| "acme".to_owned()))
+}
+
+fn sent_with_tenant(existing: Option<&str>, tenant: Option<String>) -> Option<String> {
     let client = PropagateLayer::new().layer(service_fn(|request: Request<()>| async move {
         let all: Vec<_> = request
             .headers()
@@ -105,7 +109,7 @@ fn sent_baggage(existing: Option<&str>, set: bool) -> Option<String> {
     let request = request.body(()).unwrap();
     let response = Context::new().run(|| {
         let _user = USER_ID.set("ada".to_owned());
-        let _tenant = set.then(|| TENANT.set("acme".to_owned()));
+        let _tenant = tenant.map(|tenant| TENANT.set(tenant));
         block_on(client.oneshot(request)).unwrap()
     });
     let mut all = response.into_body();
@@ -129,6 +133,41 @@ fn the_client_keeps_other_members_and_never_duplicates_its_own() {
         sent_baggage(Some("session=s1"), false).as_deref(),
         Some("session=s1")
     );
+}
+
+#[test]
+fn a_forwarded_member_never_goes_out_under_a_propagated_key() {
+    // A gateway forwarding its client's header, with TENANT unbound: the client's `tenant`
+    // is dropped, its other members kept.
+    assert_eq!(
+        sent_with_tenant(Some("tenant=victim,vendor=v1"), None).as_deref(),
+        Some("vendor=v1")
+    );
+    assert_eq!(sent_with_tenant(Some("tenant=victim"), None), None);
+    assert_eq!(sent_with_tenant(Some(" ten%61nt = victim "), None), None);
+    // TENANT bound, with a client's member big enough to push it out on main: the gateway's
+    // own member goes first and the big foreign one is what is dropped.
+    let big = format!("x-request-id={},tenant=victim", "r".repeat(8180));
+    let sent = sent_with_tenant(Some(&big), Some("acme".to_owned())).unwrap();
+    assert!(sent == "tenant=acme", "{}", &sent[..sent.len().min(80)]);
+    // TENANT's own value too large to send: dropped, and its space never goes to the client.
+    let sent = sent_with_tenant(Some("tenant=victim,vendor=v1"), Some("t".repeat(9000)));
+    assert_eq!(sent.as_deref(), Some("vendor=v1"));
+}
+
+#[test]
+fn an_own_member_dropped_for_size_gets_a_debug_line_with_its_key() {
+    let messages: &'static Messages = Box::leak(Box::default());
+    let sent = tracing::subscriber::with_default(messages, || {
+        // Another test may have hit the callsite first, with no subscriber to interest.
+        tracing::callsite::rebuild_interest_cache();
+        sent_with_tenant(Some("tenant=victim"), Some("t".repeat(9000)))
+    });
+    assert_eq!(sent, None);
+    let lines = messages.0.lock().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].0, tracing::Level::DEBUG);
+    assert!(lines[0].1.contains("`tenant` not sent"), "{lines:?}");
 }
 
 /// Collects the messages of the events it sees, with their level.

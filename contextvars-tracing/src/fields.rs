@@ -49,6 +49,10 @@ macro_rules! classify_common {
 }
 
 /// Strings, numbers, `bool`, `char`, and `Option`s of those.
+///
+/// Inlined: where the value's type is known (a variable chosen with its type), the type checks
+/// fold away.
+#[inline(always)]
 pub(crate) fn classify_common(value: &(dyn Any + Send + Sync)) -> Found<'_> {
     macro_rules! strings {
         ($($ty:ty),*) => {$(
@@ -152,8 +156,10 @@ impl Selection {
     where
         T: Display + Send + Sync + 'static,
     {
+        let has_default = var.has_default();
         let with = move |f: &mut dyn FnMut(Value<'_>)| {
-            if var.is_set() {
+            // Without a default, `with` alone tells a binding from none: one lookup.
+            if !has_default || var.is_set() {
                 var.with(|value| {
                     if let Some(value) = value {
                         match classify_common(value) {

@@ -1,5 +1,9 @@
 //! Context variables on every log line and every span written through [`tracing`].
 //!
+//! [`carry_spans`] makes the span current where work is handed off (a spawned task, a
+//! blocking closure, a parallel iterator, a job, a streaming body) current where it runs, so
+//! that spans made there are its children and a trace never splits at a hand-off.
+//!
 //! Choose the variables once with [`ContextFields`] (a list, the declared variables of a
 //! module, or every declared one, minus any secret), then:
 //!
@@ -59,6 +63,9 @@
 //!
 //! # JSON
 //!
+//! Feature `json`, on by default; text-only users can leave it out (and `serde_json` with it)
+//! with `default-features = false`.
+//!
 //! ```
 //! # use std::sync::{Arc, Mutex};
 //! use contextvars::ContextVar;
@@ -106,8 +113,7 @@
 //!   [`registry::all`](contextvars::registry::all) filtered by `module_path()`, which resets
 //!   nothing);
 //! - [`registered`](ContextFields::registered): every declared variable of the program;
-//! - [`secret`](ContextFields::secret) / [`skip`](ContextFields::skip): never written, however
-//!   it was chosen.
+//! - [`skip`](ContextFields::skip): a secret, never written, however it was chosen.
 //!
 //! A variable is written only where the current context binds it: its default does not
 //! count. Declared variables are written when their type is a string, a number, `bool`,
@@ -115,11 +121,24 @@
 //! types are left out. A value whose `Display` panics is left out of the line (the panic hook
 //! still reports the panic), and the line is written.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+
+mod carry;
 mod fields;
 mod format;
+#[cfg(feature = "json")]
 mod json;
+mod keys;
 mod span;
 mod text;
+#[cfg(feature = "opentelemetry")]
+mod trace_ids;
+#[cfg(feature = "tokio")]
+mod unhooked;
 
-pub use format::{Colours, ContextFields};
+pub use carry::{CurrentSpan, carry_spans};
+pub use format::{Colours, ContextFields, SkipVar};
 pub use span::{ContextSpanLayer, SpanTemplate};
+#[cfg(feature = "tokio")]
+pub use unhooked::unhooked_events;

@@ -28,6 +28,9 @@ use crate::fields::{Selection, Value, render};
 /// .with(spans)`): a layer learns of a span before it is given the span's records only if it
 /// comes earlier.
 ///
+/// A span that declares a field of a variable's name itself (one opened from a
+/// [`SpanTemplate`], a request span) is left to record it: each variable appears once per span.
+///
 /// The values are read once, when the span is created, in the context of the code that
 /// creates it: a later `set` does not change the span (a log event's own variables, written by
 /// [`ContextFields`](crate::ContextFields), are read when the event is logged). A span
@@ -77,12 +80,45 @@ impl ContextSpanLayer {
     }
 }
 
+/// How many variables the span layer records without allocating its buffers.
+const INLINE: usize = 8;
+
+impl ContextSpanLayer {
+    /// Reads the variables into `values` and records those bound on span `id`, except the ones
+    /// the span declares itself; `refs` is the buffer of the record, as long as `values`.
+    fn record<'v>(
+        &self,
+        attrs: &Attributes<'_>,
+        id: &Id,
+        dispatch: &Dispatch,
+        values: &'v mut [Option<OwnedValue>],
+        refs: &mut [Option<&'v dyn TracingValue>],
+    ) {
+        read_values_into(&self.selection, values);
+        // A span that declares a variable's field itself (a span template's, a request
+        // span's) records it there: once per span.
+        let declared = attrs.metadata().fields();
+        for (value, field) in values.iter_mut().zip(&self.selection.fields) {
+            if value.is_some() && declared.field(&*field.name).is_some() {
+                *value = None;
+            }
+        }
+        if values.iter().all(Option::is_none) {
+            return;
+        }
+        for (slot, value) in refs.iter_mut().zip(values.iter()) {
+            *slot = value.as_ref().map(OwnedValue::as_value);
+        }
+        dispatch.record(id, &Record::new(&self.fields.value_set_all(refs)));
+    }
+}
+
 impl<S: Subscriber> Layer<S> for ContextSpanLayer {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
 
-    fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
         let Some(dispatch) = self
             .dispatch
             .get()
@@ -90,15 +126,23 @@ impl<S: Subscriber> Layer<S> for ContextSpanLayer {
         else {
             return;
         };
-        let values = read_values(&self.selection);
-        if values.iter().all(Option::is_none) {
-            return;
+        // Up to `INLINE` variables are read and recorded with no allocation but their strings.
+        let count = self.selection.fields.len();
+        if count <= INLINE {
+            let mut values: [Option<OwnedValue>; INLINE] = Default::default();
+            let mut refs: [Option<&dyn TracingValue>; INLINE] = [None; INLINE];
+            self.record(
+                attrs,
+                id,
+                &dispatch,
+                &mut values[..count],
+                &mut refs[..count],
+            );
+        } else {
+            let mut values: Vec<Option<OwnedValue>> = (0..count).map(|_| None).collect();
+            let mut refs: Vec<Option<&dyn TracingValue>> = vec![None; count];
+            self.record(attrs, id, &dispatch, &mut values, &mut refs);
         }
-        let values: Vec<Option<&dyn TracingValue>> = values
-            .iter()
-            .map(|value| value.as_ref().map(OwnedValue::as_value))
-            .collect();
-        dispatch.record(id, &Record::new(&self.fields.value_set_all(&values)));
     }
 }
 
@@ -140,6 +184,12 @@ impl OwnedValue {
 pub(crate) fn read_values(selection: &Selection) -> Vec<Option<OwnedValue>> {
     let mut values: Vec<Option<OwnedValue>> = Vec::with_capacity(selection.fields.len());
     values.resize_with(selection.fields.len(), || None);
+    read_values_into(selection, &mut values);
+    values
+}
+
+/// [`read_values`] into `values`, as long as the selection.
+fn read_values_into(selection: &Selection, values: &mut [Option<OwnedValue>]) {
     let mut index = 0;
     let mut fields = selection.fields.iter();
     selection.for_each(|field, value| {
@@ -163,7 +213,6 @@ pub(crate) fn read_values(selection: &Selection) -> Vec<Option<OwnedValue>> {
         };
         index += 1;
     });
-    values
 }
 
 /// A callsite made at run time, for field names known only then (the variables' names).

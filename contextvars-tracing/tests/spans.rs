@@ -24,7 +24,7 @@ fn fields() -> ContextFields {
         .var(&REQUEST_ID)
         .var(&USER_ID)
         .var(&SECRET)
-        .secret(&SECRET)
+        .skip(&SECRET)
 }
 
 #[test]
@@ -200,4 +200,27 @@ fn span_templates_declare_the_variables_as_fields() {
         "{lines:?}"
     );
     assert!(!buffer.text().contains("hunter2"));
+}
+
+#[test]
+fn a_span_that_declares_a_variable_gets_it_once_with_the_span_layer() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let template = fields().span_template("request", "tests", Level::INFO, &[]);
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .without_time()
+                .with_ansi(false)
+                .with_writer(move || writer.clone()),
+        )
+        .with(fields().span_layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let _id = REQUEST_ID.set("r-5".into());
+        let _user = USER_ID.set(5);
+        template.open(&[]).in_scope(|| tracing::info!("handled"));
+    });
+    let text = buffer.text();
+    assert_eq!(text.matches("request_id").count(), 1, "{text}");
+    assert_eq!(text.matches("user_id").count(), 1, "{text}");
 }

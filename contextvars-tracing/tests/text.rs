@@ -107,8 +107,8 @@ fn declared_values_of_unknown_types_are_left_out_unless_named() {
 fn a_secret_is_never_written_however_it_was_chosen() {
     let vars = module_vars!(token);
     for format in [
-        ContextFields::new().var(&TOKEN).var(&ID).secret(&TOKEN),
-        ContextFields::new().secret(&TOKEN).vars(&vars).var(&ID),
+        ContextFields::new().var(&TOKEN).var(&ID).skip(&TOKEN),
+        ContextFields::new().skip(&TOKEN).vars(&vars).var(&ID),
         ContextFields::new()
             .skip("TOKEN")
             .registered()

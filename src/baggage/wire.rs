@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
 use super::{MAX_BYTES, MAX_MEMBERS, SkipReason, Skipped, skipped};
 use crate::propagate;
@@ -30,6 +30,16 @@ impl fmt::Write for Encoder<'_> {
     }
 }
 
+/// What [`push_ours`] did with a member.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pushed {
+    Written,
+    /// The variable is not bound: there is no member.
+    Unbound,
+    /// The member would break a limit: it was left out.
+    TooLarge,
+}
+
 /// Appends `key=` and the value `write` writes (already encoded), unless `write` writes none
 /// or the member would break a limit: then `out` is left as it was.
 pub(super) fn push_ours(
@@ -37,40 +47,54 @@ pub(super) fn push_ours(
     count: &mut usize,
     key: &str,
     write: impl FnOnce(&mut String) -> bool,
-) {
+) -> Pushed {
     let start = out.len();
     if *count > 0 {
         out.push(',');
     }
     out.push_str(key);
     out.push('=');
-    if write(out) && out.len() <= MAX_BYTES && *count < MAX_MEMBERS {
+    let pushed = if !write(out) {
+        Pushed::Unbound
+    } else if out.len() <= MAX_BYTES && *count < MAX_MEMBERS {
         *count += 1;
+        return Pushed::Written;
     } else {
-        out.truncate(start);
-    }
+        Pushed::TooLarge
+    };
+    out.truncate(start);
+    pushed
 }
 
-/// Appends the members of `existing` whose keys are not among the `count` members of `out`,
-/// as they are, while the limits allow.
-pub(super) fn append_foreign(out: &mut String, mut count: usize, existing: Option<&[u8]>) {
+/// Appends the members of `existing` whose keys are not `owned`, as they are, while the
+/// limits allow. A key is owned when it, or its percent-decoded form (some readers decode
+/// keys), is one `owned` says is: such a member is never copied, whether or not its variable
+/// was written. Only members that lie within the first 8,192 bytes of `existing` are
+/// considered, so a member cut by a caller's bounded copy is never sent cut.
+pub(super) fn append_foreign(
+    out: &mut String,
+    mut count: usize,
+    existing: Option<&[u8]>,
+    owned: impl Fn(&[u8]) -> bool,
+) {
     let Some(existing) = existing else {
         return;
     };
-    let ours_end = out.len();
+    let mut offset = 0;
     for member in existing.split(|&b| b == b',') {
+        offset += member.len() + 1;
+        if offset - 1 > MAX_BYTES {
+            break;
+        }
         let member = trim(member);
         let key = trim(member.split(|&b| b == b'=').next().unwrap_or_default());
-        let written = || {
-            out[..ours_end]
-                .split(',')
-                .any(|ours| ours.split('=').next().map(str::as_bytes) == Some(key))
-        };
+        let key = trim(key.split(|&b| b == b';').next().unwrap_or_default());
         if member.is_empty()
             || !member
                 .iter()
                 .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
-            || written()
+            || owned(key)
+            || (key.contains(&b'%') && owned(&percent_decode(key).collect::<Vec<u8>>()))
         {
             continue;
         }

@@ -114,3 +114,29 @@ fn check_write(var_name: &'static str, location: &'static Location<'static>) {
         eprintln!("{message}");
     }
 }
+
+/// The id of the tokio task the caller runs in, if that task runs in its worker thread's own
+/// context: a plain `tokio::spawn` on a runtime without `inherit_on_spawn`, whose reads see no
+/// request's values and whose writes leak. `None` outside a task, and inside any context of
+/// the task's own (`contextvars::spawn`, a wrapped future, `Context::run`, a hooked runtime).
+///
+/// Integrations use it to report work that lost its context, as contextvars-tracing reports
+/// such log events while the [leak check](set_leak_check) is on.
+///
+/// ```
+/// use contextvars::tokio::task_without_context;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert!(task_without_context().is_none()); // `block_on`'s future is no task
+/// assert!(tokio::spawn(async { task_without_context() }).await.unwrap().is_some());
+/// assert!(contextvars::spawn(async { task_without_context() }).await.unwrap().is_none());
+/// # });
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[must_use]
+pub fn task_without_context() -> Option<::tokio::task::Id> {
+    if !contextvars_core::__private::in_thread_context() {
+        return None;
+    }
+    ::tokio::task::try_id()
+}

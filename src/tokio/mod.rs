@@ -29,6 +29,9 @@ mod executor;
 mod hooks;
 mod join_set;
 mod leak;
+mod runtime;
+#[cfg(any(tokio_unstable, test))]
+mod store;
 
 #[cfg(feature = "hyper")]
 pub use executor::ContextExecutor;
@@ -37,7 +40,9 @@ pub use hooks::{
     inherit_on_spawn, on_after_task_poll, on_before_task_poll, on_task_spawn, on_task_terminate,
 };
 pub use join_set::JoinSet;
-pub use leak::{LeakCheck, leak_check, leaked_writes, set_leak_check};
+pub use leak::{LeakCheck, leak_check, leaked_writes, set_leak_check, task_without_context};
+#[doc(hidden)]
+pub use runtime::__install_task_hooks;
 
 /// [`tokio::spawn`] of `future.with_current_context()`: the task runs in a copy of the caller's
 /// context taken now.

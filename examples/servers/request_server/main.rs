@@ -17,7 +17,7 @@
 //! text|json` (default text: JSON writes one object per line, the request id and user as
 //! top-level keys).
 
-mod app;
+use contextvars_examples::request_server as app;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -116,19 +116,11 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     };
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app::serve(
-        listener,
-        app::router(options.with_layer),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = app::spawn(listener, options.with_layer);
     let start = Instant::now();
     let outcomes = app::send_requests(addr, requests, options.concurrency).await;
     let elapsed = start.elapsed();
-    let _ = stop.send(());
-    server.await.expect("the server task").expect("serve");
+    server.stop().await.expect("serve");
 
     let summary = app::summarize(&outcomes, elapsed, options.with_layer);
     for outcome in outcomes.iter().filter(|o| o.answer.is_err()).take(3) {

@@ -2,17 +2,11 @@
 //! multi-thread runtime, every log line valid JSON, every event of a request carrying exactly
 //! that request's id and user, and lines outside requests carrying neither.
 
-#[allow(dead_code)] // the latency figures are the example's, not this test's
-#[path = "../request_server/app.rs"]
-mod app;
-#[path = "support/log_buffer.rs"]
-mod log_buffer;
-
 use std::time::Duration;
 
-use log_buffer::LogBuffer;
+use contextvars_examples::request_server as app;
+use contextvars_tests::log_buffer::LogBuffer;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 /// How many times `"key":` occurs on a raw line: `serde_json` keeps one of duplicate keys.
 fn occurrences(line: &str, key: &str) -> usize {
@@ -23,11 +17,10 @@ fn occurrences(line: &str, key: &str) -> usize {
 fn two_thousand_concurrent_requests_log_valid_json_with_only_their_own_values() {
     const REQUESTS: usize = 2_000;
     let buffer = LogBuffer::default();
-    let writer = buffer.clone();
     let dispatch = app::log_dispatch(
         app::LogFormat::Json,
         tracing::Level::INFO,
-        move || writer.clone(),
+        buffer.make_writer(),
         false,
     );
     tracing::dispatcher::set_global_default(dispatch).unwrap();
@@ -39,20 +32,14 @@ fn two_thousand_concurrent_requests_log_valid_json_with_only_their_own_values() 
         .unwrap();
     let outcomes = runtime.block_on(async {
         tracing::info!(requests = REQUESTS, "load started");
-        let listener = app::bind(0).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(app::serve(listener, app::router(true), async move {
-            let _ = stopped.await;
-        }));
+        let server = app::spawn(app::bind(0).unwrap(), true);
         let outcomes = tokio::time::timeout(
             Duration::from_secs(120),
-            app::send_requests(addr, REQUESTS, REQUESTS),
+            app::send_requests(server.addr, REQUESTS, REQUESTS),
         )
         .await
         .expect("2,000 requests answered within two minutes");
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
+        server.stop().await.unwrap();
         tokio::spawn(async { tracing::info!("load finished") })
             .await
             .unwrap();
@@ -64,7 +51,7 @@ fn two_thousand_concurrent_requests_log_valid_json_with_only_their_own_values() 
         (REQUESTS, 0, 0)
     );
 
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let mut lines_per_request = vec![0_usize; REQUESTS];
     let mut outside = 0;
     for line in text.lines() {

@@ -5,48 +5,12 @@
 //! Ignored by default (it wants a release build); `.ci/run` runs it with
 //! `cargo test --release -p contextvars-examples --test load -- --ignored`.
 
-// The example's client and server; this test uses only part of it.
-#[allow(dead_code)]
-#[path = "../request_server/app.rs"]
-mod app;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
+use contextvars_examples::request_server as app;
+use contextvars_tests::counting_alloc::{Counting, process_live_bytes};
+
 /// Live bytes of the whole process: the server, the client and the runtime all count.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-/// A size as a signed delta. `Layout` sizes never exceed `isize::MAX`.
-#[allow(clippy::cast_possible_wrap)]
-fn signed(size: usize) -> isize {
-    size as isize
-}
-
-// SAFETY: every method forwards to `System` with the same arguments; the bookkeeping is one
-// atomic add, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(signed(layout.size()), Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(signed(layout.size()), Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(signed(new_size) - signed(layout.size()), Ordering::Relaxed);
-        // SAFETY: forwarded as is.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
@@ -62,23 +26,17 @@ const SLACK: isize = 8 * 1024;
 /// Serves the app on an ephemeral loopback port, loads it with `requests` requests from
 /// `CONNECTIONS` connections, shuts it down; the summary of the run.
 async fn serve_and_load(requests: usize) -> app::Summary {
-    let listener = app::bind(0).unwrap();
-    let addr = listener.local_addr().unwrap();
-    assert!(addr.ip().is_loopback());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app::serve(listener, app::router(true), async move {
-        let _ = stopped.await;
-    }));
+    let server = app::spawn(app::bind(0).unwrap(), true);
+    assert!(server.addr.ip().is_loopback());
     let started = Instant::now();
     let outcomes = tokio::time::timeout(
         Duration::from_secs(600),
-        app::send_requests(addr, requests, CONNECTIONS),
+        app::send_requests(server.addr, requests, CONNECTIONS),
     )
     .await
     .expect("answered within ten minutes");
     let elapsed = started.elapsed();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await.unwrap();
     assert_eq!(outcomes.len(), requests);
     for outcome in outcomes.iter().filter(|o| o.answer.is_err()).take(3) {
         eprintln!("request {} failed: {:?}", outcome.n, outcome.answer);
@@ -88,10 +46,10 @@ async fn serve_and_load(requests: usize) -> app::Summary {
 
 /// Live bytes once they stop moving: connection tasks finish shortly after the server stops.
 async fn settled_live_bytes() -> isize {
-    let mut last = LIVE.load(Ordering::SeqCst);
+    let mut last = process_live_bytes();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = LIVE.load(Ordering::SeqCst);
+        let now = process_live_bytes();
         if now == last {
             return now;
         }
@@ -115,7 +73,7 @@ fn fifty_thousand_requests_from_64_connections_no_crosstalk_no_leak() {
         let baseline = settled_live_bytes().await;
 
         let summary = serve_and_load(REQUESTS).await;
-        let peak_run = LIVE.load(Ordering::SeqCst);
+        let peak_run = process_live_bytes();
         let after = settled_live_bytes().await;
         println!(
             "load: {} requests from {CONNECTIONS} connections, {} errors, {} crosstalk, \

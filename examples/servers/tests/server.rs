@@ -4,28 +4,22 @@
 //! id; and no value left behind by one request is ever seen by the next one on the same worker
 //! thread.
 
-#[path = "../request_server/app.rs"]
-mod app;
-#[path = "support/log_buffer.rs"]
-mod log_buffer;
-
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use log_buffer::LogBuffer;
-use tokio::sync::oneshot;
+use contextvars_examples::request_server as app;
+use contextvars_tests::log_buffer::LogBuffer;
 
 /// Installs the process-wide subscriber once; every test shares the buffer.
 fn log_buffer() -> &'static LogBuffer {
     static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
     BUFFER.get_or_init(|| {
         let buffer = LogBuffer::default();
-        let writer = buffer.clone();
         let dispatch = app::log_dispatch(
             app::LogFormat::Text,
             tracing::Level::INFO,
-            move || writer.clone(),
+            buffer.make_writer(),
             false,
         );
         tracing::dispatcher::set_global_default(dispatch).unwrap();
@@ -34,18 +28,8 @@ fn log_buffer() -> &'static LogBuffer {
 }
 
 /// Serves the app on an ephemeral loopback port; call inside a runtime.
-fn start(with_layer: bool) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let listener = app::bind(0).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        app::serve(listener, app::router(with_layer), async move {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (addr, stop, server)
+fn start(with_layer: bool) -> app::Running {
+    app::spawn(app::bind(0).unwrap(), with_layer)
 }
 
 /// The value of `key=` on a log line, and how many times the key appears.
@@ -68,7 +52,8 @@ fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
         .build()
         .unwrap();
     let outcomes = runtime.block_on(async {
-        let (addr, stop, server) = start(true);
+        let server = start(true);
+        let addr = server.addr;
         let started = std::time::Instant::now();
         let outcomes = tokio::time::timeout(
             Duration::from_secs(120),
@@ -77,8 +62,7 @@ fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
         .await
         .expect("2,000 requests answered within two minutes");
         let elapsed = started.elapsed();
-        stop.send(()).unwrap();
-        server.await.unwrap();
+        server.stop().await.unwrap();
         (outcomes, elapsed)
     });
     let (outcomes, elapsed) = outcomes;
@@ -100,7 +84,7 @@ fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
         assert_eq!(app::expected_answer(n), own);
     }
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let mut lines_per_request = vec![0_usize; REQUESTS];
     for line in text.lines().filter(|line| line.contains("n=")) {
         let n: usize = field(line, "n").0.unwrap().parse().unwrap();
@@ -162,10 +146,10 @@ fn current_thread_runtime() -> tokio::runtime::Runtime {
 #[test]
 fn a_value_set_by_one_request_is_never_seen_by_the_next_on_the_same_thread() {
     let seen = current_thread_runtime().block_on(async {
-        let (addr, stop, server) = start(true);
+        let server = start(true);
+        let addr = server.addr;
         let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
-        stop.send(()).unwrap();
-        server.await.unwrap();
+        server.stop().await.unwrap();
         seen
     });
     assert_eq!(seen, ["nobody", "nobody", "nobody"]);
@@ -177,10 +161,10 @@ fn a_value_set_by_one_request_is_never_seen_by_the_next_on_the_same_thread() {
 #[test]
 fn without_the_layer_the_next_request_sees_the_leftover_value() {
     let seen = current_thread_runtime().block_on(async {
-        let (addr, stop, server) = start(false);
+        let server = start(false);
+        let addr = server.addr;
         let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
-        stop.send(()).unwrap();
-        server.await.unwrap();
+        server.stop().await.unwrap();
         seen
     });
     assert_eq!(seen, ["nobody", "r-1", "r-2"]);
@@ -221,7 +205,8 @@ fn two_hundred_concurrent_streams_carry_their_own_request_id_in_every_chunk() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (addr, stop, server) = start(true);
+        let server = start(true);
+        let addr = server.addr;
         let clients: Vec<_> = (0..STREAMS)
             .map(|n| tokio::spawn(stream_frames(addr, format!("req-{n}"), LINES)))
             .collect();
@@ -239,7 +224,6 @@ fn two_hundred_concurrent_streams_carry_their_own_request_id_in_every_chunk() {
                 "{frames:?}"
             );
         }
-        stop.send(()).unwrap();
-        server.await.unwrap();
+        server.stop().await.unwrap();
     });
 }

@@ -19,10 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpSocket};
 
-#[path = "../http_client.rs"]
-mod http_client;
-
-use http_client::{HttpClient, fetch};
+use contextvars_examples::http_client::{HttpClient, fetch};
 use tower::{Layer, ServiceExt};
 
 /// What both services know about the request being handled.

@@ -1,0 +1,11 @@
+mod flavor {
+    #[contextvars::main(flavor = "single")]
+    async fn main() {}
+}
+
+mod sync {
+    #[contextvars::main]
+    fn main() {}
+}
+
+fn main() {}
