@@ -69,7 +69,7 @@ fn bench_extract(c: &mut Criterion) {
         "request_id=req-4bf92f3577b34da6,tenant=acme%20corp".to_owned(),
     )]);
     let empty = opentelemetry::Context::new();
-    let ours = BaggagePropagator::new().accept(Accept::all());
+    let ours = BaggagePropagator::new().accept_baggage(Accept::all());
     let extracted = ours.extract_with_context(&empty, &carrier);
     assert_eq!(
         contextvars_opentelemetry::to_context(&extracted).run(|| TENANT.get()),

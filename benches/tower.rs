@@ -4,6 +4,9 @@
 //! - `bare`: the handler alone, reading its values from the request's headers;
 //! - `ours`: `ContextLayer` (fresh context, reset, two `header_var`s), the handler reads the
 //!   variables;
+//! - `ours_reading_baggage`: the same layer trusting incoming baggage (the request has none),
+//!   which resets every variable before reading the baggage, as the layer did for all requests
+//!   before a variable with a header value was no longer reset first;
 //! - `tokio`: the same values from the headers into two `task_local!` scopes around the handler;
 //! - `tower_http`: tower-http's `SetRequestIdLayer` and `PropagateRequestIdLayer` around the
 //!   bare handler (one id, generated when absent, echoed on the response).
@@ -18,10 +21,11 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{self, Poll, Waker};
 
+use contextvars::baggage::Accept;
 use contextvars::module_vars;
 use contextvars_tower::ContextLayer;
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderName, Request, Response};
 use tower::{Layer, Service, ServiceBuilder, service_fn};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
@@ -56,6 +60,13 @@ fn request() -> Request<()> {
         .unwrap()
 }
 
+/// The handler under the layer: reads both variables.
+async fn read_vars(_: Request<()>) -> Result<Response<usize>, Infallible> {
+    let len = request::REQUEST_ID.with(|id| id.map_or(0, String::len))
+        + request::USER_ID.with(|user| user.map_or(0, String::len));
+    Ok(Response::new(len))
+}
+
 /// Calls `service` once and polls its future to completion, which it reaches at once.
 fn call<S: Service<Request<()>>>(service: &mut S, request: Request<()>) -> S::Response {
     let mut cx = task::Context::from_waker(Waker::noop());
@@ -81,22 +92,29 @@ fn bench_request(c: &mut Criterion) {
 
     let layer = ContextLayer::new()
         .reset(&module_vars!(request))
-        .header_var(&request::REQUEST_ID, "x-request-id", |value| {
-            value.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
-        })
-        .header_var(&request::USER_ID, "x-user-id", |value| {
-            value
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("anonymous")
-                .to_owned()
-        });
-    let mut ours = layer.layer(service_fn(|_: Request<()>| async {
-        let len = request::REQUEST_ID.with(|id| id.map_or(0, String::len))
-            + request::USER_ID.with(|user| user.map_or(0, String::len));
-        Ok::<_, Infallible>(Response::new(len))
-    }));
+        .header_var(
+            &request::REQUEST_ID,
+            HeaderName::from_static("x-request-id"),
+            |value| value.and_then(|v| v.to_str().ok()).map(str::to_owned),
+        )
+        .header_var(
+            &request::USER_ID,
+            HeaderName::from_static("x-user-id"),
+            |value| value.and_then(|v| v.to_str().ok()).map(str::to_owned),
+        );
+    let mut ours = layer.clone().layer(service_fn(read_vars));
     group.bench_function("ours", |b| {
         b.iter(|| black_box(call(&mut ours, black_box(request()))));
+    });
+
+    // The same layer on a service that also reads trusted baggage (the request has none): every
+    // declared variable is reset before the baggage, then set again from its header.
+    let mut ours_baggage = layer
+        .clone()
+        .accept_baggage(Accept::all())
+        .layer(service_fn(read_vars));
+    group.bench_function("ours_reading_baggage", |b| {
+        b.iter(|| black_box(call(&mut ours_baggage, black_box(request()))));
     });
 
     let mut tokio = service_fn(|request: Request<()>| {

@@ -255,20 +255,8 @@ pub use contextvars_macros::context_var;
 ///   `::contextvars`.
 /// - `tokio` (a current-thread runtime) or `tokio = "multi_thread"`: on an `async fn`, in place
 ///   of `#[tokio::test]`, builds the runtime with every task in its own context, as
-///   [`main`](macro@main) does (the task hooks need `--cfg tokio_unstable`; feature `tokio`).
-///
-/// ```
-/// use contextvars::ContextVar;
-///
-/// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
-///
-/// #[contextvars::test(tokio)]
-/// async fn tasks_start_from_the_test_s_context() {
-///     USER.set("Dina");
-///     assert_eq!(contextvars::spawn(async { USER.get() }).await.unwrap(), "Dina");
-/// }
-/// # fn main() {}
-/// ```
+///   [`main`](macro@main) does (the task hooks need `--cfg tokio_unstable`; feature `tokio`;
+///   an example is in `main`'s documentation).
 pub use contextvars_macros::test;
 
 /// Runs `async fn main` on a tokio runtime whose every task runs in its own context, starting
@@ -300,6 +288,21 @@ pub use contextvars_macros::test;
 ///
 /// Needs the `contextvars` feature `tokio`, and tokio's `rt-multi-thread` for the default
 /// flavour.
+///
+/// The same runtime for an async test, in place of `#[tokio::test]`:
+///
+/// ```
+/// use contextvars::ContextVar;
+///
+/// static USER: ContextVar<&str> = ContextVar::with_default("user", || "nobody");
+///
+/// #[contextvars::test(tokio)]
+/// async fn tasks_start_from_the_test_s_context() {
+///     USER.set("Dina");
+///     assert_eq!(contextvars::spawn(async { USER.get() }).await.unwrap(), "Dina");
+/// }
+/// # fn main() {}
+/// ```
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use contextvars_macros::main;

@@ -179,6 +179,9 @@ pub trait PropagatedVar: Send + Sync {
     /// # Errors
     /// [`InvalidValue`] when `text` is not a valid value; nothing changes then.
     fn set_from_text(&self, text: &str) -> Result<(), InvalidValue>;
+
+    /// Whether this is `var`, a `&'static ContextVar<T>` seen as [`Any`](std::any::Any).
+    fn is_var(&self, var: &dyn std::any::Any) -> bool;
 }
 
 impl<T: Clone + Send + Sync + 'static> PropagatedVar for Propagated<T> {
@@ -221,6 +224,11 @@ impl<T: Clone + Send + Sync + 'static> PropagatedVar for Propagated<T> {
                 type_name: std::any::type_name::<T>(),
             }),
         }
+    }
+
+    fn is_var(&self, var: &dyn std::any::Any) -> bool {
+        var.downcast_ref::<ContextVar<T>>()
+            .is_some_and(|var| std::ptr::eq(var, self.var))
     }
 }
 

@@ -14,6 +14,7 @@ use std::fmt;
 
 use crate::current;
 use crate::erased::{ErasedVar, FreshDefault};
+use crate::var::ContextVar;
 
 /// A variable declared with `#[context_var]`, as the registry sees it.
 pub struct Registration {
@@ -54,6 +55,12 @@ impl Registration {
     #[must_use]
     pub fn inherits(&self) -> bool {
         self.var.inherits()
+    }
+
+    /// Whether this is the registration of `var`.
+    #[must_use]
+    pub fn is<T: Send + Sync + 'static>(&self, var: &ContextVar<T>) -> bool {
+        std::ptr::addr_eq(std::ptr::from_ref(self.var), std::ptr::from_ref(var))
     }
 
     /// Sets a fresh default value (a new call of the variable's `NAME_DEFAULT()`) in the current

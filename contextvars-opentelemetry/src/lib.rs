@@ -25,7 +25,7 @@
 //! // The internal service believes its callers' tenant; a public edge would not.
 //! let propagator = TextMapCompositePropagator::new(vec![
 //!     Box::new(TraceContextPropagator::new()),
-//!     Box::new(BaggagePropagator::new().accept(Accept::keys(["tenant"]))),
+//!     Box::new(BaggagePropagator::new().accept_baggage(Accept::keys(["tenant"]))),
 //! ]);
 //!
 //! // Caller: inside its request, inject into the outgoing carrier.
@@ -44,7 +44,7 @@
 //! # Trust
 //!
 //! Whoever sends a request writes its baggage. [`BaggagePropagator::new`] therefore reads
-//! nothing: give it [`accept`](BaggagePropagator::accept) on services that only trusted callers
+//! nothing: give it [`accept_baggage`](BaggagePropagator::accept_baggage) on services that only trusted callers
 //! reach, naming the keys they may set. Writing is not affected.
 //!
 //! # Other baggage in the same header
@@ -100,7 +100,7 @@ impl BaggagePropagator {
     /// Reads the keys `accept` names from incoming baggage (see [`Accept`]). Only give this
     /// to services that untrusted clients cannot call directly.
     #[must_use]
-    pub fn accept(mut self, accept: Accept) -> BaggagePropagator {
+    pub fn accept_baggage(mut self, accept: Accept) -> BaggagePropagator {
         self.accept = Arc::new(accept);
         self
     }
@@ -186,7 +186,7 @@ impl TextMapPropagator for BaggagePropagator {
 ///
 /// let job_headers = HashMap::from([("baggage".to_owned(), "attempt=3".to_owned())]);
 /// let otel_cx = BaggagePropagator::new()
-///     .accept(Accept::all())
+///     .accept_baggage(Accept::all())
 ///     .extract(&job_headers);
 /// Context::new().run(|| {
 ///     assert_eq!(contextvars_opentelemetry::apply(&otel_cx), 1);

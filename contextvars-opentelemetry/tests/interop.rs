@@ -68,7 +68,7 @@ fn what_the_sdk_injects_we_decode_exactly() {
             .with_baggage([KeyValue::new("tenant", value), KeyValue::new("other", "x")]);
         SdkBaggagePropagator::new().inject_context(&cx, &mut carrier);
         let extracted = BaggagePropagator::new()
-            .accept(Accept::all())
+            .accept_baggage(Accept::all())
             .extract(&carrier);
         let seen = contextvars_opentelemetry::to_context(&extracted).run(|| TENANT.get());
         assert_eq!(seen, value, "header {:?}", carrier["baggage"]);
@@ -79,7 +79,7 @@ fn what_the_sdk_injects_we_decode_exactly() {
 fn composes_with_trace_context_both_ways() {
     let propagator = TextMapCompositePropagator::new(vec![
         Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new().accept(Accept::keys(["tenant", "request_id"]))),
+        Box::new(BaggagePropagator::new().accept_baggage(Accept::keys(["tenant", "request_id"]))),
     ]);
     let span = SpanContext::new(
         TraceId::from(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c_u128),
@@ -165,7 +165,7 @@ fn nothing_is_extracted_unless_accepted() {
     assert_eq!(seen, ("none".into(), "-".into()));
 
     let internal = BaggagePropagator::new()
-        .accept(Accept::keys(["request_id"]))
+        .accept_baggage(Accept::keys(["request_id"]))
         .extract(&carrier);
     let seen = contextvars_opentelemetry::to_context(&internal)
         .run(|| (TENANT.get(), REQUEST_ID.get(), USER_ID.get()));

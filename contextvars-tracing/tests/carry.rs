@@ -119,9 +119,12 @@ fn tokio_spawn_helpers() {
         let parent = tracing::info_span!("executor_parent");
         let (send, receive) = tokio::sync::oneshot::channel();
         parent.in_scope(|| {
-            hyper::rt::Executor::execute(&contextvars::tokio::ContextExecutor::new(), async move {
-                send.send(work("executor_child")).unwrap();
-            });
+            hyper::rt::Executor::execute(
+                &contextvars::tokio::ContextExecutor::inherit_at_spawn(),
+                async move {
+                    send.send(work("executor_child")).unwrap();
+                },
+            );
         });
         assert_handed_off(receive.await.unwrap(), "executor_parent", "executor_child");
 
@@ -236,7 +239,8 @@ fn a_streaming_body_polled_elsewhere() {
         )))
     }));
     let parent = tracing::info_span!("body_parent");
-    let body = parent.in_scope(|| contextvars_tower::ContextBody::new(body, Context::inherited()));
+    let body = parent
+        .in_scope(|| contextvars_tower::context::ContextBody::new(body, Context::inherited()));
     drop(parent);
     // Polled from another thread where no span is current, as a server writes a response.
     let frame = std::thread::spawn(move || {

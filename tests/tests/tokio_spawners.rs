@@ -68,10 +68,10 @@ fn spawn_on_carries_the_caller_s_context_from_outside_the_runtime() {
 }
 
 #[test]
-fn context_executor_runs_each_task_in_the_context_that_handed_it_over() {
+fn context_executor_inheriting_at_spawn_runs_each_task_in_the_context_that_handed_it_over() {
     let runtime = multi_thread();
     runtime.block_on(async {
-        let executor = ContextExecutor::new();
+        let executor = ContextExecutor::inherit_at_spawn();
         let mut answers = Vec::new();
         for request in ["a", "b", "c"] {
             let (sender, receiver) = oneshot::channel();
@@ -101,11 +101,23 @@ fn context_executor_with_a_base_ignores_the_spawner_s_values() {
     runtime.block_on(async {
         let mut base = Context::new();
         base.run(|| REQUEST.set("server"));
-        let executor = ContextExecutor::with_context(base);
+        let executor = ContextExecutor::with_base(base);
         let _request = REQUEST.set_guard("a request that opened the connection");
         let (sender, receiver) = oneshot::channel();
         executor.execute(async move { sender.send(REQUEST.get()).unwrap() });
         assert_eq!(receiver.await.unwrap(), "server");
         assert!(format!("{executor:?}").contains("request"));
+    });
+}
+
+#[test]
+fn context_executor_new_takes_its_base_when_built_as_context_layer_does() {
+    let runtime = multi_thread();
+    runtime.block_on(async {
+        let executor = REQUEST.scope("at construction", ContextExecutor::new);
+        let _request = REQUEST.set_guard("a request that opened the connection");
+        let (sender, receiver) = oneshot::channel();
+        executor.execute(async move { sender.send(REQUEST.get()).unwrap() });
+        assert_eq!(receiver.await.unwrap(), "at construction");
     });
 }

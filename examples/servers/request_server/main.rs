@@ -13,9 +13,10 @@
 //! ```
 //!
 //! Options: `--port N` (default 0: any free port), `--requests N`, `--concurrency N` (default
-//! 256), `--no-layer`, `--log` (log every request in `--requests` mode too), `--log-format
-//! text|json` (default text: JSON writes one object per line, the request id and user as
-//! top-level keys).
+//! 256), `--no-layer`, `--tower-http` (serving only: tower-http's request-id layers instead of
+//! the context layer, to compare costs), `--log` (log every request in `--requests` mode too),
+//! `--log-format text|json` (default text: JSON writes one object per line, the request id and
+//! user as top-level keys).
 
 use contextvars_examples::request_server as app;
 
@@ -30,6 +31,7 @@ struct Options {
     requests: Option<usize>,
     concurrency: usize,
     with_layer: bool,
+    tower_http: bool,
     log: bool,
     log_format: app::LogFormat,
 }
@@ -40,6 +42,7 @@ fn parse_options() -> Result<Options, String> {
         requests: None,
         concurrency: 256,
         with_layer: true,
+        tower_http: false,
         log: false,
         log_format: app::LogFormat::Text,
     };
@@ -65,6 +68,10 @@ fn parse_options() -> Result<Options, String> {
                     .map_err(|e| format!("--concurrency: {e}"))?;
             }
             "--no-layer" => options.with_layer = false,
+            "--tower-http" => {
+                options.with_layer = false;
+                options.tower_http = true;
+            }
             "--log" => options.log = true,
             "--log-format" => options.log_format = value("--log-format")?.parse()?,
             other => return Err(format!("unknown argument `{other}`")),
@@ -99,20 +106,23 @@ async fn main() -> ExitCode {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    let layer = if options.with_layer {
-        "with"
-    } else {
-        "without"
+    let layer = match (options.with_layer, options.tower_http) {
+        (true, _) => "with the context layer",
+        (false, false) => "without the context layer",
+        (false, true) => "with tower-http's request-id layers instead of the context layer",
     };
-    println!("listening on http://{addr} ({layer} the context layer)");
+    println!("listening on http://{addr} ({layer})");
 
     let Some(requests) = options.requests else {
         let shutdown = async {
             tokio::signal::ctrl_c().await.expect("listen for Ctrl-C");
         };
-        app::serve(listener, app::router(options.with_layer), shutdown)
-            .await
-            .expect("serve");
+        let router = if options.tower_http {
+            router_with_tower_http()
+        } else {
+            app::router(options.with_layer)
+        };
+        app::serve(listener, router, shutdown).await.expect("serve");
         return ExitCode::SUCCESS;
     };
 
@@ -154,4 +164,15 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The app without the context layer, behind tower-http's `SetRequestIdLayer` (a missing
+/// `x-request-id` generated) and `PropagateRequestIdLayer` (echoed on the response): what the
+/// context layer's cost is compared with.
+fn router_with_tower_http() -> axum::Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    app::router(false)
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }

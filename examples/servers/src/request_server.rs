@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::routing::get;
 use contextvars::{context_var, module_vars};
 use contextvars_tower::{ContextLayer, EchoHeaderLayer};
@@ -52,13 +52,17 @@ const SLEEP: Duration = Duration::from_millis(1);
 pub fn layer() -> ContextLayer {
     ContextLayer::new()
         .reset(&module_vars!(request))
-        .header_var(&REQUEST_ID, "x-request-id", |value| {
+        .header_var(&REQUEST_ID, X_REQUEST_ID, |value| {
             header_str(value).map_or_else(generate_request_id, str::to_owned)
         })
-        .header_var(&USER_ID, "x-user-id", |value| {
-            header_str(value).unwrap_or("anonymous").to_owned()
+        // No header: the reset's default, `anonymous`.
+        .header_var(&USER_ID, X_USER_ID, |value| {
+            header_str(value).map(str::to_owned)
         })
 }
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 
 fn header_str(value: Option<&HeaderValue>) -> Option<&str> {
     value.and_then(|value| value.to_str().ok())
@@ -133,7 +137,7 @@ pub fn router(with_layer: bool) -> Router {
     if with_layer {
         // Layers added later are outer: the echo runs inside the request's context.
         router
-            .layer(EchoHeaderLayer::new(&REQUEST_ID, "x-request-id"))
+            .layer(EchoHeaderLayer::new(&REQUEST_ID, X_REQUEST_ID))
             .layer(layer())
     } else {
         router

@@ -264,3 +264,31 @@ fn a_panicking_drop_of_a_task_s_context_costs_no_worker_and_no_process() {
         },
     );
 }
+
+#[test]
+fn a_context_executor_with_a_base_spawns_tasks_that_keep_nothing_of_the_spawner() {
+    for runtime in [current_thread(), multi_thread()] {
+        runtime.block_on(async {
+            let executor =
+                contextvars::tokio::ContextExecutor::with_base(contextvars::Context::new());
+            let held = Arc::new(());
+            let (release, released) = tokio::sync::oneshot::channel::<()>();
+            let mut request = contextvars::Context::new();
+            request.run(|| {
+                HELD.set(Arc::clone(&held));
+                // A pooled connection's task: it outlives the request that opened it.
+                hyper::rt::Executor::execute(&executor, async move {
+                    let _ = released.await;
+                });
+            });
+            drop(request);
+            tokio::task::yield_now().await;
+            assert_eq!(
+                Arc::strong_count(&held),
+                1,
+                "the task holds nothing of the request"
+            );
+            release.send(()).unwrap();
+        });
+    }
+}

@@ -11,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The future of [`ContextService`](crate::ContextService): polls the inner service's
+    /// The future of [`Context`](super::Context): polls the inner service's
     /// future inside the request's context, then hands that context to the response body.
     ///
     /// The inner future is dropped inside the request's context too, when it finishes or when
@@ -54,13 +54,17 @@ where
             .context
             .as_mut()
             .expect("ResponseFuture polled after completion");
+        // One entry into the context: the finished inner future is dropped in the same one.
         let result = ready!(context.run(|| {
             let inner = this.inner.as_mut().as_pin_mut();
-            inner
+            let poll = inner
                 .expect("the inner future is there until completion")
-                .poll(cx)
+                .poll(cx);
+            if poll.is_ready() {
+                this.inner.set(None);
+            }
+            poll
         }));
-        context.run(|| this.inner.set(None));
         let context = this.context.take().expect("taken only here");
         Poll::Ready(result.map(|response| response.map(|body| ContextBody::new(body, context))))
     }
@@ -76,7 +80,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 
 pin_project! {
     /// A response body whose every frame is produced inside the request's context: the body
-    /// [`ContextService`](crate::ContextService) responds with.
+    /// [`Context`](super::Context) responds with.
     ///
     /// A streaming body (server-sent events, chunked output, a file read in pieces) is polled
     /// by the server after the handler's future has finished; wrapped, it still reads the
