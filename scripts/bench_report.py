@@ -62,43 +62,43 @@ def rows():
     out = []
     # get: a context of 8 bindings.
     out += [
-        mrow("get: `with` borrow, u64", 8, "get/ours.with_u64", "var_get_set", ("≤ 2 (issue: borrowed)", 2),
+        mrow("get: `with` borrow, u64", 8, "get/ours.with_u64", "var_get_set", ("≤ 2 (borrowed)", 2),
             tls="get/tls.refcell_with_u64", tokio="get/tokio.with_u64", otel="get/otel.map_current_with_u64"),
-        mrow("get: owned `get()`, u64", 8, "get/ours.get_u64", "var_get_set", ("≤ 5 (issue: owned u64)", 5),
+        mrow("get: owned `get()`, u64", 8, "get/ours.get_u64", "var_get_set", ("≤ 5 (owned u64)", 5),
             tls="get/tls.cell_get_u64", tokio="get/tokio.get_u64",
             otel=best("get/otel.current_get_u64", "get/otel.map_current_with_u64")),
         mrow("get: `with` borrow, Arc<str> (len)", 8, "get/ours.with_arc_str", "var_get_set_str",
-            ("≤ 2 (issue: borrowed)", 2),
+            ("≤ 2 (borrowed)", 2),
             tls="get/tls.refcell_with_arc_str", tokio="get/tokio.with_arc_str",
             otel="get/otel.map_current_with_arc_str"),
         mrow("get: owned `get()`, Arc<str> (clone)", 8, "get/ours.get_arc_str", "var_get_set_str",
-            ("— (anchors: an owned Arc costs ~16 ns of refcount here)", None),
+            ("— (an owned Arc costs ~16 ns of refcount here)", None),
             tls="get/tls.refcell_get_arc_str", tokio="get/tokio.get_arc_str",
             otel=best("get/otel.current_get_arc_str", "get/otel.map_current_get_arc_str")),
         row("get default: `with`, u64", 8, "get/ours.default_with_u64", "var_get_default_ctor",
-            ("≤ 2 (anchors: ≤ get)", 2),
+            ("≤ 2 (≤ get)", 2),
             tokio="get/tokio.try_with_outside_scope_u64", otel="get/otel.map_current_missing_u32"),
         row("get default: owned `get()`, u64", 8, "get/ours.default_get_u64", "var_get_default_ctor",
-            ("≤ 5 (anchors: ≤ get)", 5),
+            ("≤ 5 (≤ get)", 5),
             tokio="get/tokio.try_with_outside_scope_u64", otel="get/otel.map_current_missing_u32"),
         row("get default: owned `get()`, Arc<str>", 8, "get/ours.default_get_arc_str", "var_get_default_ctor",
             ("—", None)),
         row("get default: var never set anywhere, u64", 8, "get/ours.default_never_set_get_u64",
-            "var_get_default_ctor", ("≤ 5 (anchors: ≤ get)", 5),
+            "var_get_default_ctor", ("≤ 5 (≤ get)", 5),
             note="no key yet: skips the map"),
     ]
     for n in SIZES:
         out.append(row("get: `with` u64, by context size", n, f"get_sized/ours.with_u64/{n}", f"var_get_n{n}",
-                       ("≤ 2 (issue; anchors ≤ 5 to N=64, ≤ 12 at 10k uncached)", 2),
+                       ("≤ 2 (≤ 5 to N=64, ≤ 12 at 10k uncached)", 2),
                        note="CPython: cached get"))
     for n in SIZES:
         out.append(mrow("set, no snapshot alive (in place)", n, f"set/ours.set_in_place/{n}", f"var_set_n{n}",
-                       ("≤ 20 (anchors: in place)", 20),
+                       ("≤ 20 (in place)", 20),
                        tls="set/tls.refcell_store_u64", otel="set/otel.current_with_value_attach_drop_u64",
                        note="CPython always path-copies"))
     for n in SIZES:
-        tgt = {1: ("≤ 40 (issue: 8 vars, snapshot alive)", 40), 8: ("≤ 40 (issue: 8 vars, snapshot alive)", 40),
-               100_000: ("≤ 250 (issue: 100,000 vars)", 250)}.get(n, ("—", None))
+        tgt = {1: ("≤ 40 (8 vars, snapshot alive)", 40), 8: ("≤ 40 (8 vars, snapshot alive)", 40),
+               100_000: ("≤ 250 (100,000 vars)", 250)}.get(n, ("—", None))
         out.append(mrow("set, snapshot alive = (copy+set) − copy", n,
                        diff(f"set/ours.copy_then_set/{n}", f"set/ours.copy_only/{n}"),
                        diff(f"copy_then_set_n{n}", f"copy_context_n{n}"), tgt,
@@ -106,28 +106,28 @@ def rows():
                        note=("raw", f"set/ours.copy_then_set/{n}", f"set/ours.copy_only/{n}")))
     for n in SIZES:
         out.append(mrow("set + reset (no snapshot)", n, f"set_reset/ours.set_reset/{n}", f"var_set_reset_n{n}",
-                       ("≤ 60 (issue)", 60),
+                       ("≤ 60", 60),
                        tls="set_reset/tls.refcell_store_restore_u64", tokio="set_reset/tokio.sync_scope_u64"))
     for n in SIZES:
         out.append(mrow("copy_context", n, f"copy_context/ours.copy_context/{n}", f"copy_context_n{n}",
-                       ("≤ 16, flat (issue)", 16),
+                       ("≤ 16, flat", 16),
                        otel="copy_context/otel.current", arc="copy_context/model.arc_clone_drop"))
     out += [
         mrow("Context::run overhead (run − bare call)", None, diff("run/ours.run_empty", "run/bare.call_empty"),
-            diff("ctx_run_f", "py_call_f"), ("≤ 3 (issue)", 3),
+            diff("ctx_run_f", "py_call_f"), ("≤ 3", 3),
             tokio=diff("run/tokio.sync_scope_u64", "run/bare.call_empty")),
         row("Context::run of an empty closure (raw)", None, "run/ours.run_empty", "ctx_run_f", ("—", None),
             tokio="run/tokio.sync_scope_u64", note=("bare", "run/bare.call_empty", None)),
     ]
     for n in SIZES:
-        tgt = ("≤ 10 (anchors, N ≤ 1024)", 10) if n <= 1024 else ("—", None)
+        tgt = ("≤ 10 (N ≤ 1024)", 10) if n <= 1024 else ("—", None)
         mk = mrow if n in (8, 100_000) else row
         out.append(mk("ctx.get(&VAR) (not current)", n, f"ctx_get/ours.ctx_get_u64/{n}", f"ctx_getitem_n{n}",
                        tgt, otel="ctx_get/otel.cx_get_u64"))
     # benches/poll.rs: one poll of an always-pending future with a no-op waker.
     out += [
         mrow("one poll of a wrapped future: overhead over bare", None, diff("poll/ours", "poll/bare"),
-             diff("ctx_run_f", "py_call_f"), ("≤ 4 (issue 5) / ≤ 5 (issue 4)", [4, 5]),
+             diff("ctx_run_f", "py_call_f"), ("≤ 4 (before: ≤ 5)", [4, 5]),
              tokio=diff("poll/tokio", "poll/bare"), otel=diff("poll/otel", "poll/bare"),
              note=("bare", "poll/bare", "CPython: ctx.run overhead, what asyncio pays per task step")),
         row("one poll of a wrapped future (raw)", None, "poll/ours", None, ("—", None),
@@ -141,7 +141,7 @@ def rows():
     out += [
         mrow("per task: spawn + run + join, over bare tokio::spawn", None,
              diff(per_task("spawn100k/ours"), per_task("spawn100k/bare")),
-             None, ("≤ 40 (issue 5) / ≤ 50 (issue 4)", [40, 50]),
+             None, ("≤ 40 (before: ≤ 50)", [40, 50]),
              tokio=diff(per_task("spawn100k/tokio"), per_task("spawn100k/bare")),
              otel=diff(per_task("spawn100k/otel"), per_task("spawn100k/bare")),
              note=("bare", per_task("spawn100k/bare"),
@@ -156,7 +156,7 @@ def rows():
             ("—", None), note="asyncio reference; bare asyncio task in the every-case table"),
     ]
     out += [
-        mrow("reset_module! of 16 vars", 16, "reset_module/ours.reset_module_16", "set_16", ("≤ 500 (issue)", 500),
+        mrow("reset_module! of 16 vars", 16, "reset_module/ours.reset_module_16", "set_16", ("≤ 500", 500),
             note="CPython: 16 var.set()"),
         row("16 plain sets (declared vars)", 16, "reset_module/ours.set_16", "set_16", ("—", None)),
     ]
@@ -460,7 +460,7 @@ def main():
       "`ours/CPython` uses the faster of the passes (the stricter comparison for us). Each peer cell is `time (ours/peer)`. "
       "Peer figures do not depend on context size (the peers have no such notion) and are repeated "
       "on every size row. Sized rows run in a fresh `Context` holding exactly N variables, inside "
-      "`ctx.run`. **met** compares ours with the target (issue 5 / perf-anchors.md) on this run.")
+      "`ctx.run`. **met** compares ours with the row's target on this run.")
     w("")
     head = ["operation", "N", "ours", "CPython 3.11", "ours/CPython"] + [name for _, name in PEERS] + \
         ["target", "met", "notes"]
@@ -507,7 +507,7 @@ def main():
     beat_cp = [s for s in summary if s[2] is not None and s[5] is not None]
     w(f"**Targets met: {met_n} of {len(judged)} rows that have a numeric target.** "
       f"Faster than CPython (its faster pass) on {sum(1 for s in beat_cp if s[2] < s[5])} of {len(beat_cp)} rows. "
-      "Rows with two targets are counted against the first (issue 5's).")
+      "Rows with two targets are counted against the first.")
     w("")
     wrk = {}
     if args.wrk and os.path.exists(args.wrk):
