@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::current::{self, Displaced};
 use crate::error::{LookupError, ResetError, ResetErrorKind};
 use crate::keys;
-use crate::map::{Entry, Meta, store};
+use crate::map::{Entry, Meta, ValueRef, is_plain, store};
 
 /// A context variable: a value that depends on the current [`Context`](crate::Context).
 ///
@@ -180,6 +180,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     #[inline]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key_if_any();
+        if is_plain::<T>() {
+            // A copy, which no write can displace: no borrow to count. A key of 0 finds nothing.
+            // SAFETY: the key is this variable's, and `T` is plain.
+            return match unsafe { current::copy_out::<T>(key) } {
+                Some(value) => f(Some(&value)),
+                None => f(self.default_value()),
+            };
+        }
         if key == 0 {
             return f(self.default_value());
         }
@@ -217,8 +225,30 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     where
         T: Clone,
     {
+        if is_plain::<T>() {
+            // A key of 0 (never set) finds nothing.
+            // SAFETY: the key is this variable's, and `T` is plain.
+            if let Some(value) = unsafe { current::copy_out::<T>(self.key_if_any()) } {
+                return value;
+            }
+            return self.get_slow();
+        }
         match self.with(|value| value.cloned()) {
             Some(value) => value,
+            None => lookup_failed(self.name),
+        }
+    }
+
+    /// `get` of a plain value that the current context does not bind: the default.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn get_slow(&self) -> T
+    where
+        T: Clone,
+    {
+        match self.default_value() {
+            Some(value) => value.clone(),
             None => lookup_failed(self.name),
         }
     }
@@ -245,7 +275,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     #[must_use]
     pub fn is_set(&self) -> bool {
         let key = self.key_if_any();
-        key != 0 && current::with_current(|ctx| ctx.map.get(key).is_some())
+        key != 0 && current::with_current_ref(|ctx| ctx.map.get(key).is_some())
     }
 
     /// Binds `value` in the current context. The [`Token`] remembers what was there before, for
@@ -302,7 +332,10 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
         });
         match displaced {
             Some((old, released)) => {
-                current::dispose(old.into_iter().chain(released));
+                // An inline value has nothing to drop: no trip to the thread state for it.
+                if matches!(old, Some(ValueRef::Shared(_))) || !released.is_empty() {
+                    current::dispose(old.into_iter().chain(released));
+                }
                 Ok(())
             }
             None => Err(ResetError::new(
