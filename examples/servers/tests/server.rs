@@ -99,22 +99,39 @@ fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
     );
 }
 
-/// Sends `ids` one after the other to `/remember` on one keep-alive connection, so every
-/// request is handled by the same connection task; what each request found there.
-async fn remembered(addr: SocketAddr, ids: &[&str]) -> Vec<String> {
+/// One HTTP/1 connection to `addr`: its sender, and the task that drives it.
+async fn connect(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http1::SendRequest<Empty>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
-    let connection = tokio::spawn(connection);
+    (sender, tokio::spawn(connection))
+}
+
+type Empty = http_body_util::Empty<hyper::body::Bytes>;
+
+/// `GET path` to `addr` with `x-request-id: id`.
+fn get(addr: SocketAddr, path: &str, id: &str) -> hyper::Request<Empty> {
+    hyper::Request::get(path)
+        .header("host", addr.to_string())
+        .header("x-request-id", id)
+        .body(Empty::new())
+        .unwrap()
+}
+
+/// Sends `ids` one after the other to `/remember` on one keep-alive connection, so every
+/// request is handled by the same connection task; what each request found there.
+async fn remembered(addr: SocketAddr, ids: &[&str]) -> Vec<String> {
+    let (mut sender, connection) = connect(addr).await;
     let mut seen = Vec::new();
     for id in ids {
-        let request = hyper::Request::get("/remember")
-            .header("host", addr.to_string())
-            .header("x-request-id", *id)
-            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-            .unwrap();
+        let request = get(addr, "/remember", id);
         let response = sender.send_request(request).await.unwrap();
         let body = http_body_util::BodyExt::collect(response.into_body())
             .await
@@ -160,17 +177,8 @@ fn without_the_layer_the_next_request_sees_the_leftover_value() {
 
 /// `GET /stream/{lines}` with `x-request-id: {id}`: the body's frames as they arrived.
 async fn stream_frames(addr: SocketAddr, id: String, lines: usize) -> Vec<String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    let connection = tokio::spawn(connection);
-    let request = hyper::Request::get(format!("/stream/{lines}"))
-        .header("host", addr.to_string())
-        .header("x-request-id", id)
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .unwrap();
+    let (mut sender, connection) = connect(addr).await;
+    let request = get(addr, &format!("/stream/{lines}"), &id);
     let mut body = sender.send_request(request).await.unwrap().into_body();
     let mut frames = Vec::new();
     while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
