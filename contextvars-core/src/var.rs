@@ -10,6 +10,10 @@ use crate::error::{LookupError, ResetError, ResetErrorKind};
 use crate::keys;
 use crate::map::{Entry, Meta, ValueRef, is_plain, store};
 
+mod token;
+
+pub use token::{SetGuard, Token};
+
 /// A context variable: a value that depends on the current [`Context`](crate::Context).
 ///
 /// Declare one as a `static` (the constructors are `const fn`) or with the
@@ -420,81 +424,4 @@ impl<T> fmt::Debug for ContextVar<T> {
 #[track_caller]
 fn lookup_failed(name: &'static str) -> ! {
     panic!("{}", LookupError::new(name))
-}
-
-/// What [`ContextVar::set`] returns: the way back to the value before the `set`.
-///
-/// A token is used by moving it into [`ContextVar::reset`], so it cannot be used twice. It may
-/// cross threads with the task that made it, and be reset after an `.await`.
-pub struct Token<T> {
-    var: u64,
-    var_name: &'static str,
-    context: u64,
-    old: Displaced,
-    _value: PhantomData<fn() -> T>,
-}
-
-impl<T: 'static> Token<T> {
-    /// The value before the `set`, or `None` if the variable was not set (Python's
-    /// `Token.MISSING`).
-    #[must_use]
-    pub fn old_value(&self) -> Option<&T> {
-        self.old.get().map(|value| {
-            value
-                .as_any()
-                .downcast_ref::<T>()
-                .expect("token of this type")
-        })
-    }
-}
-
-impl<T> Token<T> {
-    /// The name of the variable whose `set` made this token.
-    #[must_use]
-    pub fn var_name(&self) -> &'static str {
-        self.var_name
-    }
-}
-
-impl<T> fmt::Debug for Token<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Token")
-            .field("var", &self.var_name)
-            .field("had_old_value", &self.old.get().is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Resets its variable when dropped. Made by [`ContextVar::set_guard`].
-#[must_use = "the value is reset as soon as the guard is dropped"]
-pub struct SetGuard<'a, T: Send + Sync + 'static> {
-    var: &'a ContextVar<T>,
-    token: Option<Token<T>>,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl<T: Send + Sync + 'static> SetGuard<'_, T> {
-    /// The value before the guard's `set`.
-    #[must_use]
-    pub fn old_value(&self) -> Option<&T> {
-        self.token.as_ref().and_then(Token::old_value)
-    }
-}
-
-impl<T: Send + Sync + 'static> Drop for SetGuard<'_, T> {
-    fn drop(&mut self) {
-        if let Some(token) = self.token.take() {
-            if let Err(error) = self.var.reset(token) {
-                debug_assert!(std::thread::panicking(), "SetGuard dropped: {error}");
-            }
-        }
-    }
-}
-
-impl<T: Send + Sync + 'static> fmt::Debug for SetGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SetGuard")
-            .field("var", &self.var.name)
-            .finish_non_exhaustive()
-    }
 }
