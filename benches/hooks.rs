@@ -63,49 +63,48 @@ fn hooks(c: &mut Criterion) {
         ("hooked", &hooked, false),
     ];
 
-    let mut g = c.benchmark_group("spawn10k");
-    g.throughput(Throughput::Elements(u64::from(N)))
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1));
-    for (name, runtime, helper) in cases {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let handles: Vec<_> = (0..N)
-                        .map(|_| {
-                            let task = async { VALUE.get() };
-                            if helper {
-                                contextvars::spawn(task)
-                            } else {
-                                tokio::spawn(task)
-                            }
-                        })
-                        .collect();
-                    for handle in handles {
-                        black_box(handle.await.expect("no panic"));
-                    }
-                });
-            });
-        });
-    }
-    g.finish();
+    contenders(c, "spawn10k", &cases, |helper| async move {
+        let handles: Vec<_> = (0..N)
+            .map(|_| {
+                let task = async { VALUE.get() };
+                if helper {
+                    contextvars::spawn(task)
+                } else {
+                    tokio::spawn(task)
+                }
+            })
+            .collect();
+        for handle in handles {
+            black_box(handle.await.expect("no panic"));
+        }
+    });
 
-    let mut g = c.benchmark_group("poll10k");
+    contenders(c, "poll10k", &cases, |helper| async move {
+        let task = if helper {
+            contextvars::spawn(yield_and_read())
+        } else {
+            tokio::spawn(yield_and_read())
+        };
+        black_box(task.await.expect("no panic"));
+    });
+}
+
+/// The group `group` of `N` elements, each contender's iteration running `iteration(helper)`
+/// to completion on the contender's runtime.
+#[cfg(tokio_unstable)]
+fn contenders<F: Future<Output = ()>>(
+    c: &mut Criterion,
+    group: &str,
+    cases: &[(&str, &Runtime, bool)],
+    iteration: impl Fn(bool) -> F,
+) {
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(u64::from(N)))
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1));
-    for (name, runtime, helper) in cases {
+    for &(name, runtime, helper) in cases {
         g.bench_function(name, |b| {
-            b.iter(|| {
-                runtime.block_on(async {
-                    let task = if helper {
-                        contextvars::spawn(yield_and_read())
-                    } else {
-                        tokio::spawn(yield_and_read())
-                    };
-                    black_box(task.await.expect("no panic"));
-                });
-            });
+            b.iter(|| runtime.block_on(iteration(helper)));
         });
     }
     g.finish();

@@ -39,39 +39,20 @@ fn heavier(x: u64) -> u64 {
 }
 
 fn rayon10k(c: &mut Criterion) {
-    bench_pool(c, "rayon10k", 2);
-    bench_pool(c, "rayon10k_1t", 1);
-    bench_work(c);
+    bench_pool(c, "rayon10k", 2, cheap, true);
+    bench_pool(c, "rayon10k_1t", 1, cheap, true);
+    bench_pool(c, "rayon10k_work", 2, heavier, false);
 }
 
-fn bench_work(c: &mut Criterion) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .expect("a rayon pool");
-    let items: Vec<u64> = (0..ITEMS).collect();
-    let _guard = REQUEST.set_guard(7);
-
-    let mut g = c.benchmark_group("rayon10k_work");
-    g.throughput(Throughput::Elements(ITEMS))
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    g.bench_function("plain", |b| {
-        b.iter(|| {
-            let iter = black_box(&items).par_iter();
-            pool.install(|| iter.map(|&x| heavier(x)).sum::<u64>())
-        });
-    });
-    g.bench_function("ours", |b| {
-        b.iter(|| {
-            let iter = black_box(&items).par_iter().with_current_context();
-            pool.install(|| iter.map(|&x| heavier(x)).sum::<u64>())
-        });
-    });
-    g.finish();
-}
-
-fn bench_pool(c: &mut Criterion, group: &str, threads: usize) {
+/// `plain` and `ours` (and, with `read`, `ours_get`) over `ITEMS` items mapped through `work`
+/// on a pool of `threads` threads.
+fn bench_pool(
+    c: &mut Criterion,
+    group: &str,
+    threads: usize,
+    work: impl Fn(u64) -> u64 + Sync + Copy,
+    read: bool,
+) {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -86,21 +67,23 @@ fn bench_pool(c: &mut Criterion, group: &str, threads: usize) {
     g.bench_function("plain", |b| {
         b.iter(|| {
             let iter = black_box(&items).par_iter();
-            pool.install(|| iter.map(|&x| cheap(x)).sum::<u64>())
+            pool.install(|| iter.map(|&x| work(x)).sum::<u64>())
         });
     });
     g.bench_function("ours", |b| {
         b.iter(|| {
             let iter = black_box(&items).par_iter().with_current_context();
-            pool.install(|| iter.map(|&x| cheap(x)).sum::<u64>())
+            pool.install(|| iter.map(|&x| work(x)).sum::<u64>())
         });
     });
-    g.bench_function("ours_get", |b| {
-        b.iter(|| {
-            let iter = black_box(&items).par_iter().with_current_context();
-            pool.install(|| iter.map(|&x| cheap(x) + REQUEST.get()).sum::<u64>())
+    if read {
+        g.bench_function("ours_get", |b| {
+            b.iter(|| {
+                let iter = black_box(&items).par_iter().with_current_context();
+                pool.install(|| iter.map(|&x| work(x) + REQUEST.get()).sum::<u64>())
+            });
         });
-    });
+    }
     g.finish();
 }
 

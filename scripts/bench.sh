@@ -7,19 +7,29 @@
 #   2. criterion (ours + Rust peers), one after the other:     -> bench-results/criterion/
 #      benches/core.rs (get, set, reset, copy, run, ctx.get, reset_module!),
 #      benches/poll.rs (one poll of a wrapped future),
-#      benches/spawn.rs (spawn + run + join of 100,000 tokio tasks, 10 samples)
+#      benches/spawn.rs (spawn + run + join of 100,000 tokio tasks, 10 samples),
+#      benches/tower.rs (one request through ContextLayer, tokio task_local!, tower-http),
+#      benches/rayon.rs (par_iter of 10,000 items, plain and with_current_context),
+#      benches/hooks.rs (tokio's task hooks: built with --cfg tokio_unstable in a target
+#      directory of its own, target/tokio_unstable, so the main one stays warm)
 #   3. CPython again, to show the run's noise                  -> bench-results/cpython-2.json
 #   4. memory, benches/memory.rs                               -> bench-results/memory.md
-#   5. the report (scripts/bench_report.py)                    -> bench-results/report.md
+#   5. request_server under wrk, with and without the context layer, twice each, alternating
+#                                                              -> bench-results/wrk.json
+#   6. the report (scripts/bench_report.py)                    -> bench-results/report.md
+#      and its goals table printed on stdout.
 #
-# Takes ~7-10 minutes on a 2-core machine (most of it criterion: ~80 benchmarks at 1 s warm-up
-# + 2 s measurement each), plus the build. Every bench is built with the same features (`tokio`,
-# which benches/spawn.rs needs for `contextvars::spawn`; it only adds that module).
+# Takes ~15-20 minutes on a 2-core machine (most of it criterion: ~110 benchmarks at 1 s warm-up
+# + 2 s measurement each, more for the integration groups), plus the builds. Every bench is built
+# with the same features (`tokio`, which benches/spawn.rs needs for `contextvars::spawn`).
 # Environment:
 #   CARGO_TARGET_DIR  cargo's target dir (default ./target)
 #   CRITERION_ARGS    default "--warm-up-time 1 --measurement-time 2 --noplot"
 #   PYTHON            default python3
 #   BENCH_COMMIT      what the report names as the measured commit (default: git's HEAD)
+#   WRK_SECONDS       seconds per wrk run (default 10); WRK_CONNECTIONS (default 32);
+#                     WRK=0 skips the wrk step (also skipped, and said so, when wrk is missing:
+#                     `apt-get install wrk`)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +37,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 CRITERION_ARGS="${CRITERION_ARGS:---warm-up-time 1 --measurement-time 2 --noplot}"
 PYTHON="${PYTHON:-python3}"
 FEATURES=(-p contextvars-benches)
-BENCHES=(core poll spawn)
+BENCHES=(core poll spawn tower rayon)
 OUT=bench-results
 # criterion's results go under bench-results/, fresh each run, so the report never mixes in a
 # figure from an earlier run.
@@ -40,33 +50,86 @@ started=$(date -u +"%Y-%m-%d %H:%M UTC")
 load_start=$(load)
 
 echo "[$(stamp)] building the benches (not timed)" >&2
-cargo bench "${FEATURES[@]}" --bench core --bench poll --bench spawn --bench memory --no-run
+cargo bench "${FEATURES[@]}" --bench core --bench poll --bench spawn --bench memory --bench tower \
+    --bench rayon --no-run
+HOOKS_TARGET="$CARGO_TARGET_DIR/tokio_unstable"
+RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR="$HOOKS_TARGET" \
+    cargo bench "${FEATURES[@]}" --bench hooks --no-run
+cargo build --release -p contextvars-examples --example request_server
 # Only once the build succeeded: a failed build keeps the previous run's results.
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
-echo "[$(stamp)] 1/5 CPython, pass 1" >&2
+echo "[$(stamp)] 1/6 CPython, pass 1" >&2
 "$PYTHON" scripts/bench_cpython.py "$OUT/cpython-1.json"
 
 for bench in "${BENCHES[@]}"; do
-    echo "[$(stamp)] 2/5 criterion: benches/$bench.rs ($CRITERION_ARGS)" >&2
+    echo "[$(stamp)] 2/6 criterion: benches/$bench.rs ($CRITERION_ARGS)" >&2
     # shellcheck disable=SC2086 # CRITERION_ARGS is a list of arguments
     cargo bench "${FEATURES[@]}" --bench "$bench" -- $CRITERION_ARGS 2>&1 | tee -a "$OUT/criterion.log" |
         grep --line-buffered -E '^[a-z0-9_]+/|time:' >&2
 done
+echo "[$(stamp)] 2/6 criterion: benches/hooks.rs, --cfg tokio_unstable ($CRITERION_ARGS)" >&2
+# shellcheck disable=SC2086 # CRITERION_ARGS is a list of arguments
+RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR="$HOOKS_TARGET" \
+    cargo bench "${FEATURES[@]}" --bench hooks -- $CRITERION_ARGS 2>&1 | tee -a "$OUT/criterion.log" |
+    grep --line-buffered -E '^[a-z0-9_]+/|time:' >&2
 
-echo "[$(stamp)] 3/5 CPython, pass 2" >&2
+echo "[$(stamp)] 3/6 CPython, pass 2" >&2
 "$PYTHON" scripts/bench_cpython.py "$OUT/cpython-2.json"
 
-echo "[$(stamp)] 4/5 memory" >&2
+echo "[$(stamp)] 4/6 memory" >&2
 cargo bench "${FEATURES[@]}" --bench memory > "$OUT/memory.md"
 
+# request_server serves /remember (two variables from headers, the request id on the log line);
+# wrk loads it with and without the context layer, alternating, and the best of each counts.
+WRK_SECONDS="${WRK_SECONDS:-10}"
+WRK_CONNECTIONS="${WRK_CONNECTIONS:-32}"
+wrk_json() { printf '%s\n' "$1" > "$OUT/wrk.json"; }
+if [ "${WRK:-1}" = 0 ]; then
+    wrk_json '{"note": "skipped (WRK=0)"}'
+elif ! command -v wrk >/dev/null; then
+    echo "[$(stamp)] 5/6 wrk: not installed, skipped (apt-get install wrk)" >&2
+    wrk_json '{"note": "wrk not installed"}'
+else
+    server="$CARGO_TARGET_DIR/release/examples/request_server"
+    # Prints the req/s of one wrk run against a fresh server started with "$@".
+    wrk_once() {
+        local port=$((38000 + RANDOM % 2000)) server_pid rps
+        # Its per-request log lines go nowhere, with or without the layer alike.
+        "$server" --port "$port" "$@" > /dev/null 2>&1 &
+        server_pid=$!
+        for _ in $(seq 100); do
+            (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+            sleep 0.1
+        done
+        wrk -t2 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" -H 'x-request-id: bench-1' -H 'x-user-id: dina' \
+            "http://127.0.0.1:$port/remember" > "$OUT/wrk-run.txt" 2>&1 || true
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        cat "$OUT/wrk-run.txt" >> "$OUT/wrk.log"
+        rps=$(awk '/^Requests\/sec:/ {print $2}' "$OUT/wrk-run.txt")
+        echo "${rps:-0}"
+    }
+    best_with=0 best_without=0
+    for round in 1 2; do
+        echo "[$(stamp)] 5/6 wrk round $round: request_server with the layer, then without (${WRK_SECONDS}s each, $WRK_CONNECTIONS connections)" >&2
+        with=$(wrk_once)
+        without=$(wrk_once --no-layer)
+        echo "    with the layer: $with req/s; without: $without req/s" >&2
+        best_with=$(awk -v a="$best_with" -v b="$with" 'BEGIN {print (b > a) ? b : a}')
+        best_without=$(awk -v a="$best_without" -v b="$without" 'BEGIN {print (b > a) ? b : a}')
+    done
+    wrk_json "{\"with_layer\": $best_with, \"without_layer\": $best_without, \"connections\": $WRK_CONNECTIONS, \"seconds\": $WRK_SECONDS}"
+fi
+
 load_end=$(load)
-echo "[$(stamp)] 5/5 report" >&2
+echo "[$(stamp)] 6/6 report" >&2
 "$PYTHON" scripts/bench_report.py \
     --criterion "$CRITERION_HOME" \
     --cpython "$OUT/cpython-1.json" "$OUT/cpython-2.json" \
     --memory "$OUT/memory.md" \
+    --wrk "$OUT/wrk.json" \
     --out "$OUT/report.md" \
     --meta "command=bash scripts/bench.sh" \
            "started=$started, finished $(date -u +"%H:%M UTC")" \
@@ -76,3 +139,5 @@ echo "[$(stamp)] 5/5 report" >&2
            "load average (1/5/15 min)=$load_start at the start, $load_end at the end" \
            "criterion=$CRITERION_ARGS; median of per-iteration sample times"
 echo "[$(stamp)] done: $OUT/report.md" >&2
+# The goals table, on stdout.
+sed -n '/^## Goals: ratios in this run/,/^## Summary/p' "$OUT/report.md" | sed '$d'

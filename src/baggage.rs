@@ -59,19 +59,22 @@
 //! assert_eq!(TENANT.get(), "none");
 //! ```
 
-use std::any::Any;
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::hash::BuildHasher;
 
 use percent_encoding::{percent_decode, utf8_percent_encode};
 
+use crate::Context;
 use crate::propagate::{self, PropagatedVar};
-use crate::{Context, ContextVar};
 
+mod accept;
+mod skipped;
 mod wire;
 
+pub use accept::Accept;
+pub use skipped::{SkipReason, Skipped};
+
+use skipped::skipped;
 use wire::{Encoder, Pushed, VALUE, append_foreign, for_each_member, push_ours};
 
 /// The header, and the carrier key, that baggage travels under.
@@ -82,195 +85,6 @@ pub const MAX_MEMBERS: usize = 64;
 
 /// The most bytes written, and read, in one header.
 pub const MAX_BYTES: usize = 8192;
-
-/// Which keys of incoming baggage a receiver believes. The default, [`Accept::none`], believes
-/// none.
-///
-/// Name the variables rather than their keys where you can: [`var`](Accept::var) takes the
-/// variable itself, so a misspelt name does not compile, where a misspelt key in
-/// [`keys`](Accept::keys) silently believes nothing.
-///
-/// ```
-/// use contextvars::baggage::Accept;
-/// use contextvars::context_var;
-///
-/// #[context_var(default = String::new(), propagate = "region")]
-/// static REGION: String;
-/// #[context_var(default = 0, propagate)]
-/// static ATTEMPT: u32;
-///
-/// let accept = Accept::none().var(&REGION).var(&ATTEMPT);
-/// assert!(accept.accepts("region") && accept.accepts("ATTEMPT"));
-/// assert!(!accept.accepts("REGION") && !accept.accepts("user_id"));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Accept(AcceptInner);
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-enum AcceptInner {
-    #[default]
-    None,
-    All,
-    Some {
-        keys: Vec<Cow<'static, str>>,
-        vars: Vec<VarRef>,
-    },
-}
-
-/// A variable named in an [`Accept`], compared by identity.
-#[derive(Clone, Copy)]
-struct VarRef(&'static (dyn Any + Send + Sync), &'static str);
-
-impl PartialEq for VarRef {
-    fn eq(&self, other: &VarRef) -> bool {
-        std::ptr::addr_eq(self.0, other.0)
-    }
-}
-
-impl Eq for VarRef {}
-
-impl fmt::Debug for VarRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.1)
-    }
-}
-
-impl Accept {
-    /// Believe nothing: for a service that faces the public internet.
-    #[must_use]
-    pub const fn none() -> Accept {
-        Accept(AcceptInner::None)
-    }
-
-    /// Believe every propagated variable: for a service that only trusted services call, or a
-    /// job consumer reading what its own producers wrote.
-    #[must_use]
-    pub const fn all() -> Accept {
-        Accept(AcceptInner::All)
-    }
-
-    /// Believe only these keys.
-    #[must_use]
-    pub fn keys<K: Into<Cow<'static, str>>>(keys: impl IntoIterator<Item = K>) -> Accept {
-        Accept(AcceptInner::Some {
-            keys: keys.into_iter().map(Into::into).collect(),
-            vars: Vec::new(),
-        })
-    }
-
-    /// Also believe `var`, under the key it is propagated with (declared `propagate` or
-    /// registered with [`Propagated::register`](crate::propagate::Propagated::register)).
-    /// Adds nothing to [`Accept::all`]. A variable that is not propagated is never in baggage.
-    #[must_use]
-    pub fn var<T: Send + Sync + 'static>(self, var: &'static ContextVar<T>) -> Accept {
-        let var = VarRef(var, var.name());
-        match self.0 {
-            AcceptInner::All => Accept::all(),
-            AcceptInner::None => Accept(AcceptInner::Some {
-                keys: Vec::new(),
-                vars: vec![var],
-            }),
-            AcceptInner::Some { keys, mut vars } => {
-                if !vars.contains(&var) {
-                    vars.push(var);
-                }
-                Accept(AcceptInner::Some { keys, vars })
-            }
-        }
-    }
-
-    /// Whether a member with this key is believed.
-    #[must_use]
-    pub fn accepts(&self, key: &str) -> bool {
-        match &self.0 {
-            AcceptInner::None => false,
-            AcceptInner::All => true,
-            AcceptInner::Some { keys, vars } => {
-                keys.iter().any(|k| k == key)
-                    || (!vars.is_empty()
-                        && propagate::by_key(key)
-                            .is_some_and(|have| vars.iter().any(|var| have.is_var(var.0))))
-            }
-        }
-    }
-
-    /// Whether no key is believed.
-    #[must_use]
-    pub fn is_none(&self) -> bool {
-        match &self.0 {
-            AcceptInner::None => true,
-            AcceptInner::All => false,
-            AcceptInner::Some { keys, vars } => keys.is_empty() && vars.is_empty(),
-        }
-    }
-}
-
-/// A member of incoming baggage that was not used, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Skipped {
-    /// The member's key, when it had a readable one (at most 64 bytes of it).
-    pub key: Option<String>,
-    /// Why it was skipped.
-    pub reason: SkipReason,
-}
-
-/// Why a member of incoming baggage was not used.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SkipReason {
-    /// No `=`, an empty key, or a key that is not a token.
-    Malformed,
-    /// The value is not valid percent-encoded UTF-8.
-    InvalidEncoding,
-    /// A second member with the key of an earlier one.
-    Duplicate,
-    /// The value does not parse as the variable's type.
-    InvalidValue,
-    /// Beyond the first 64 members or 8,192 bytes; the key is `None` and the count is how many
-    /// bytes were not read.
-    TooLarge(usize),
-    /// Outgoing: the member of a propagated variable that was left out because the header
-    /// would pass 64 members or 8,192 bytes with it (see [the rule](self#outgoing-headers-a-propagated-key-belongs-to-its-variable)).
-    NotSent,
-    /// The receiver does not believe this key (see [`Accept`]).
-    NotAccepted,
-}
-
-impl fmt::Display for Skipped {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let key = self.key.as_deref().unwrap_or("?");
-        match &self.reason {
-            SkipReason::Malformed => write!(f, "baggage member `{key}` is malformed"),
-            SkipReason::InvalidEncoding => {
-                write!(f, "baggage member `{key}` is not percent-encoded UTF-8")
-            }
-            SkipReason::Duplicate => write!(f, "baggage member `{key}` is a duplicate"),
-            SkipReason::InvalidValue => {
-                write!(
-                    f,
-                    "baggage member `{key}` is not a valid value of its variable"
-                )
-            }
-            SkipReason::TooLarge(bytes) => write!(
-                f,
-                "baggage beyond {MAX_MEMBERS} members or {MAX_BYTES} bytes: {bytes} bytes not read"
-            ),
-            SkipReason::NotAccepted => write!(f, "baggage member `{key}` is not accepted here"),
-            SkipReason::NotSent => write!(
-                f,
-                "baggage member `{key}` not sent: the header would pass {MAX_MEMBERS} members or {MAX_BYTES} bytes"
-            ),
-        }
-    }
-}
-
-fn skipped(key: &[u8], reason: SkipReason) -> Skipped {
-    let key = &key[..key.len().min(64)];
-    Skipped {
-        key: Some(String::from_utf8_lossy(key).into_owned()),
-        reason,
-    }
-}
 
 /// The propagated variables' values as text, by key: what travels.
 ///

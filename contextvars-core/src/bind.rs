@@ -224,6 +224,7 @@ impl ContextTemplate {
                 items: items.into_iter(),
                 template,
                 entered,
+                seen: current::changes(),
             })
         })
     }
@@ -255,6 +256,8 @@ pub struct TemplateItems<'a, I> {
     template: &'a Context,
     /// The working copy `run_items` entered: compared, never dereferenced.
     entered: *const ContextData,
+    /// [`current::changes`] when the working copy was last known to be the template.
+    seen: u64,
 }
 
 impl<I: Iterator> Iterator for TemplateItems<'_, I> {
@@ -262,13 +265,9 @@ impl<I: Iterator> Iterator for TemplateItems<'_, I> {
 
     #[inline]
     fn next(&mut self) -> Option<I::Item> {
-        let template = &self.template.data;
-        let untouched = current::with_current(|current| {
-            !std::ptr::eq(current, self.entered)
-                || current.map.same_root(&template.map) && current.id_if_any() == 0
-        });
-        if !untouched {
-            refresh_current(template);
+        // Items that only read change nothing: one compare each, and no copy.
+        if current::changes() != self.seen {
+            self.seen = refresh(self.template, self.entered);
         }
         self.items.next()
     }
@@ -276,6 +275,40 @@ impl<I: Iterator> Iterator for TemplateItems<'_, I> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.items.size_hint()
     }
+
+    /// What `sum`, `for_each` and most consumers use: the items' own loop with one compare per
+    /// item, rather than `next` through this adapter.
+    #[inline]
+    fn fold<B, F: FnMut(B, I::Item) -> B>(self, init: B, mut f: F) -> B {
+        let TemplateItems {
+            items,
+            template,
+            entered,
+            mut seen,
+        } = self;
+        items.fold(init, |acc, item| {
+            if current::changes() != seen {
+                seen = refresh(template, entered);
+            }
+            f(acc, item)
+        })
+    }
+}
+
+/// After something may have changed on this thread: puts the template back if the working copy
+/// `entered` is current and differs from it. Returns the new [`current::changes`].
+#[cold]
+#[inline(never)]
+fn refresh(template: &Context, entered: *const ContextData) -> u64 {
+    let template = &template.data;
+    let untouched = current::with_current_ref(|current| {
+        !std::ptr::eq(current, entered)
+            || current.map.same_root(&template.map) && current.id_if_any() == 0
+    });
+    if !untouched {
+        refresh_current(template);
+    }
+    current::changes()
 }
 
 impl From<Context> for ContextTemplate {

@@ -48,7 +48,7 @@ pub struct Context {
 #[must_use]
 pub fn copy_context() -> Context {
     Context {
-        data: current::with_current(|ctx| ContextData::with_map(ctx.map.clone())),
+        data: current::with_current_ref(|ctx| ContextData::with_map(ctx.map.clone())),
         carried: companion::capture(),
     }
 }
@@ -68,7 +68,7 @@ impl Context {
     /// and the spawn helpers give a child.
     #[must_use]
     pub fn inherited() -> Context {
-        let (map, removed) = current::with_current(|ctx| ctx.map.inherited());
+        let (map, removed) = current::with_current_ref(|ctx| ctx.map.inherited());
         // Other references to values the current map still holds: no drop runs user code here,
         // but they go through the same path as every value leaving a map.
         current::dispose(removed);
@@ -171,9 +171,11 @@ impl Context {
         }
     }
 
-    /// True when both contexts bind the same variables to the same stored values (the values
-    /// themselves are compared by identity: a value set twice is two values). Two contexts can
-    /// be equal while being different contexts for [`ContextVar::reset`].
+    /// True when both contexts bind the same variables to the same stored values. Values are
+    /// compared by identity (a value set twice is two values), except those of the primitive
+    /// types of at most eight bytes (integers, floats, `bool`, `char`), which are stored inline
+    /// and compared by value. Two contexts can be equal while being different contexts for
+    /// [`ContextVar::reset`].
     #[must_use]
     pub fn same_bindings(&self, other: &Context) -> bool {
         self.data.map.same_bindings(&other.data.map)

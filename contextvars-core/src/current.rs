@@ -14,6 +14,14 @@
 //! is reading. To keep the `&T` alive without a reference count per read, the thread counts
 //! open borrows, and while any is open, a displaced value is parked in a per-thread list
 //! instead of being dropped; the list is emptied when the last borrow closes.
+//!
+//! Reads are cached per thread, as CPython caches `ContextVar.get`: a few slots remember where
+//! a key's value was found (or that it was not). Every change of the current context empties
+//! them: every [`with_current`] (the only way to write the current map), every enter and leave
+//! of a context, and the thread-exit cleanup. A filled slot is therefore exact, and a read that
+//! hits one is a compare and a load, touching neither the map nor its delta. The pointer in a
+//! slot stays valid while the slot is filled: the value it points to is owned by the current
+//! map, and leaving the map takes a write.
 
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
@@ -24,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::companion::{self, CarriedState};
-use crate::map::{Map, Value, ValueRef};
+use crate::map::{InlineValue, Map, Value, ValueRef};
 
 /// The contents of a context: its identity and its bindings.
 #[derive(Default)]
@@ -72,7 +80,21 @@ struct State {
     ids: Cell<(u64, u64)>,
     /// Whether this thread's [`Cleanup`] is registered.
     cleanup: Cell<bool>,
+    /// The read cache, indexed by the key's low bits (see the module docs): the keys, and
+    /// what a read found for each, the value or null when the key is not bound. A slot whose
+    /// key is [`crate::keys::NO_KEY`] is empty, whatever its value.
+    cached_keys: Cell<[u64; CACHE_SLOTS]>,
+    cached_values: [Cell<*const dyn Value>; CACHE_SLOTS],
+    /// How many times the current context may have changed on this thread (see [`changes`]).
+    changes: Cell<u64>,
 }
+
+const CACHE_SLOTS: usize = 4;
+
+/// The value pointer of an unbound key.
+const UNBOUND: *const dyn Value = std::ptr::null::<crate::map::Stored<()>>() as *const dyn Value;
+#[allow(clippy::declare_interior_mutable_const)] // only ever copied into the initializer
+const UNBOUND_CELL: Cell<*const dyn Value> = Cell::new(UNBOUND);
 
 impl State {
     #[inline]
@@ -84,6 +106,19 @@ impl State {
         } else {
             entered
         }
+    }
+
+    #[inline]
+    fn cached_key(&self, index: usize) -> &Cell<u64> {
+        let keys: &Cell<[u64]> = &self.cached_keys;
+        &keys.as_slice_of_cells()[index]
+    }
+
+    /// Forgets every read cached so far (see the module docs): one store of every key at once.
+    #[inline]
+    fn changed(&self) {
+        self.cached_keys.set([crate::keys::NO_KEY; CACHE_SLOTS]);
+        self.changes.set(self.changes.get().wrapping_add(1));
     }
 }
 
@@ -99,6 +134,10 @@ thread_local! {
             parked: UnsafeCell::new(ManuallyDrop::new(Vec::new())),
             ids: Cell::new((0, 0)),
             cleanup: Cell::new(false),
+            cached_keys: Cell::new([crate::keys::NO_KEY; CACHE_SLOTS]),
+            // Spelled out: a repeat expression of this `Cell` makes rustc 1.95 crash.
+            cached_values: [UNBOUND_CELL, UNBOUND_CELL, UNBOUND_CELL, UNBOUND_CELL],
+            changes: Cell::new(0),
         }
     };
     static CLEANUP: Cleanup = const { Cleanup };
@@ -113,6 +152,7 @@ impl Drop for Cleanup {
         // empty, a few rounds at most (a value that rebinds forever is left behind).
         for _ in 0..16 {
             let (map, parked) = STATE.with(|state| {
+                state.changed();
                 // SAFETY: no `Entered` is active at thread exit, and as in `with_current`, no
                 // other reference into the state is live while this one is.
                 let base = unsafe { &mut *state.current() };
@@ -151,6 +191,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
         if !state.cleanup.get() {
             register_cleanup(state);
         }
+        state.changed();
         // SAFETY: `current()` is either the thread's own `base` or the data of a context whose
         // `&mut` an active `Entered` holds for this thread (see `Entered`). Every access goes
         // through this function, `read` or `Cleanup`, on this thread only, and none of them lets
@@ -158,6 +199,23 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&mut ContextData) -> R) -> R {
         // this is the only live reference.
         f(unsafe { &mut *state.current() })
     })
+}
+
+/// Runs `f` on a shared borrow of the current context of this thread, for reads that must see
+/// the whole context (a copy, a count). Same contract as [`with_current`]; unlike it, this
+/// leaves the read cache alone.
+#[inline]
+pub(crate) fn with_current_ref<R>(f: impl FnOnce(&ContextData) -> R) -> R {
+    // SAFETY: as in `with_current`; a shared reference is no more than the `&mut` it allows.
+    STATE.with(|state| f(unsafe { &*state.current() }))
+}
+
+/// A count that moves on whenever the current context of this thread may have changed: every
+/// write, every enter and leave of a context. While it stays the same, nothing changed, so a
+/// caller that compares it skips a closer look.
+#[inline]
+pub(crate) fn changes() -> u64 {
+    STATE.with(|state| state.changes.get())
 }
 
 /// Whether no context is entered on this thread, so that writes land in the thread's own.
@@ -186,7 +244,10 @@ impl<'a> Entered<'a> {
         carried: Option<&'a [Arc<dyn CarriedState>]>,
     ) -> Entered<'a> {
         let data: *mut ContextData = data;
-        let previous = STATE.with(|state| state.entered.replace(data));
+        let previous = STATE.with(|state| {
+            state.changed();
+            state.entered.replace(data)
+        });
         match carried {
             None => Entered {
                 previous,
@@ -250,7 +311,10 @@ fn restore(previous: *mut ContextData) {
     // Guards drop in reverse order of creation on their thread (they are not `Send`, and
     // each lives on the stack of the call that entered), so this restores exactly the
     // context that was current before.
-    STATE.with(|state| state.entered.set(previous));
+    STATE.with(|state| {
+        state.changed();
+        state.entered.set(previous);
+    });
 }
 
 /// Calls `f` with a borrow of the value bound to `key` in the current context, or with `None`.
@@ -297,16 +361,68 @@ pub(crate) fn read<R>(key: u64, f: impl FnOnce(Option<&dyn Value>) -> R) -> R {
     }
 
     STATE.with(|state| {
-        // SAFETY: as in `with_current`; the shared reference ends at the end of this statement.
-        let value: *const dyn Value = match unsafe { &*state.current() }.map.get(key) {
-            Some(entry) => std::sync::Arc::as_ptr(&entry.value),
-            None => return f(None),
-        };
+        let value = find(state, key);
+        if value.is_null() {
+            return f(None);
+        }
+        // SAFETY: a non-null pointer from `find` points to a value of the current map.
+        if unsafe { (*value).is_inline() } {
+            // It lives in its map entry, which a write may move: `f` gets a copy.
+            // SAFETY: an inline value is an `InlineValue` (so the pointer is aligned for one),
+            // which is `Copy`.
+            #[allow(clippy::cast_ptr_alignment)]
+            let copy = unsafe { *value.cast::<InlineValue>() };
+            return f(Some(&copy));
+        }
         state.borrows.set(state.borrows.get() + 1);
         let _release = Release(state);
         // SAFETY: the value is owned by the current map; while `borrows` is non-zero a value
         // that leaves the map is parked, not dropped, so it outlives `f`.
         f(Some(unsafe { &*value }))
+    })
+}
+
+/// Where the current context's value for `key` is, or null: from the read cache when it is
+/// still exact, else from the map (and then cached). Valid until the current context changes.
+#[inline]
+fn find(state: &State, key: u64) -> *const dyn Value {
+    /// The uncached read; fills slot `index`.
+    #[cold]
+    #[inline(never)]
+    fn lookup(state: &State, key: u64, index: usize) -> *const dyn Value {
+        // SAFETY: as in `with_current`; the shared reference ends at the end of this statement.
+        let value = match unsafe { &*state.current() }.map.get(key) {
+            Some(entry) => std::ptr::from_ref::<dyn Value>(&*entry.value),
+            None => UNBOUND,
+        };
+        state.cached_key(index).set(key);
+        state.cached_values[index].set(value);
+        value
+    }
+
+    // The key's low bits are uniformly spread (see `crate::keys`).
+    #[allow(clippy::cast_possible_truncation)]
+    let index = key as usize % CACHE_SLOTS;
+    if state.cached_key(index).get() == key {
+        state.cached_values[index].get()
+    } else {
+        lookup(state, key, index)
+    }
+}
+
+/// A copy of the value of type `T` bound to `key` in the current context, for types whose copy
+/// runs no user code (see [`crate::map::is_plain`]), so no borrow has to be counted.
+///
+/// # Safety
+/// `key` must be the key of a variable of type `T`, and `T` must be plain.
+#[inline]
+pub(crate) unsafe fn copy_out<T: 'static>(key: u64) -> Option<T> {
+    STATE.with(|state| {
+        let value = find(state, key);
+        // SAFETY: a non-null pointer from `find` points to the current map's value for `key`,
+        // which is a `T` (the caller's guarantee); nothing runs between here and the copy, and a
+        // plain `T` is `Copy`, so a bitwise read is its clone.
+        (!value.is_null()).then(|| unsafe { std::ptr::read((*value).downcast_unchecked::<T>()) })
     })
 }
 
@@ -372,7 +488,8 @@ impl Displaced {
 
 impl Drop for Displaced {
     fn drop(&mut self) {
-        if self.0.is_some() {
+        // An inline value has nothing to drop.
+        if matches!(self.0, Some(ValueRef::Shared(_))) {
             dispose(self.0.take());
         }
     }

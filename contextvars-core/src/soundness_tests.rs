@@ -123,3 +123,87 @@ fn contexts_and_tokens_move_between_threads() {
     let seen = crate::thread::spawn(|| OTHER.get()).join().unwrap();
     assert!(seen.is_empty(), "this thread never set it");
 }
+
+/// The per-thread read cache behind `get` of plain values: every way the current context can
+/// change must be seen by the next read, for variables sharing cache slots too.
+#[test]
+fn cached_reads_see_every_change_of_the_current_context() {
+    let vars: Vec<ContextVar<u64>> = (0..9).map(|_| ContextVar::new("n")).collect();
+    let defaulted = ContextVar::with_default("d", || 5u64);
+    Context::new().run(|| {
+        for (i, var) in (0u64..).zip(&vars) {
+            assert_eq!(var.try_get().ok(), None);
+            var.set(i);
+        }
+        // Each read fills a slot; reading all of them again evicts each other.
+        for _ in 0..2 {
+            for (i, var) in (0u64..).zip(&vars) {
+                assert_eq!(var.get(), i);
+            }
+        }
+        let token = vars[3].set(30);
+        assert_eq!(vars[3].get(), 30);
+        vars[3].reset(token).unwrap();
+        assert_eq!(vars[3].get(), 3);
+
+        assert_eq!(defaulted.get(), 5);
+        let token = defaulted.set(6);
+        assert_eq!(defaulted.get(), 6);
+        defaulted.reset(token).unwrap();
+        assert_eq!(defaulted.get(), 5);
+
+        let mut snapshot = copy_context();
+        vars[0].set(100);
+        assert_eq!(vars[0].get(), 100);
+        snapshot.run(|| {
+            assert_eq!(vars[0].get(), 0);
+            vars[0].set(200);
+            assert_eq!(vars[0].get(), 200);
+        });
+        assert_eq!(vars[0].get(), 100);
+        Context::new().run(|| assert_eq!(vars[0].try_get().ok(), None));
+        assert_eq!(vars[0].get(), 100);
+
+        // A `with` closure that rebinds the variable it reads: later reads see the new value.
+        vars[1].with(|value| {
+            assert_eq!(value, Some(&1));
+            vars[1].set(11);
+            assert_eq!(vars[1].get(), 11);
+        });
+        assert_eq!(vars[1].get(), 11);
+
+        // A variable dropped takes its binding out of the current context, which a later
+        // variable (with a key of its own) does not see.
+        let mut vars = vars;
+        assert_eq!(vars[8].get(), 8);
+        let before = copy_context().len();
+        drop(vars.pop());
+        assert_eq!(copy_context().len(), before - 1);
+        let fresh = ContextVar::<u64>::new("fresh");
+        assert_eq!(fresh.try_get().ok(), None);
+        assert_eq!(vars[7].get(), 7);
+    });
+}
+
+/// `sum` and other folds drive `run_items` through its `fold`: each item still starts from
+/// the template, whatever the item before it set.
+#[test]
+fn folding_template_items_resets_between_items() {
+    static N: ContextVar<u64> = ContextVar::with_default("n", || 1);
+    let mut template = crate::ContextTemplate::new(Context::new());
+    let total: u64 = template.run_items(0..50u64, |items| {
+        items
+            .map(|i| {
+                let seen = N.get();
+                N.set(seen + i + 1000);
+                if i % 7 == 0 {
+                    // A token gives the working copy an identity: the next item needs a new one.
+                    let _token = N.set(5);
+                }
+                seen
+            })
+            .sum()
+    });
+    assert_eq!(total, 50);
+    assert_eq!(N.get(), 1);
+}

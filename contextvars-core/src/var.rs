@@ -8,7 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::current::{self, Displaced};
 use crate::error::{LookupError, ResetError, ResetErrorKind};
 use crate::keys;
-use crate::map::{Entry, Meta, store};
+use crate::map::{Entry, Meta, ValueRef, is_plain, store};
+
+mod token;
+
+pub use token::{SetGuard, Token};
 
 /// A context variable: a value that depends on the current [`Context`](crate::Context).
 ///
@@ -180,6 +184,14 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     #[inline]
     pub fn with<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key_if_any();
+        if is_plain::<T>() {
+            // A copy, which no write can displace: no borrow to count. A key of 0 finds nothing.
+            // SAFETY: the key is this variable's, and `T` is plain.
+            return match unsafe { current::copy_out::<T>(key) } {
+                Some(value) => f(Some(&value)),
+                None => f(self.default_value()),
+            };
+        }
         if key == 0 {
             return f(self.default_value());
         }
@@ -217,8 +229,30 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     where
         T: Clone,
     {
+        if is_plain::<T>() {
+            // A key of 0 (never set) finds nothing.
+            // SAFETY: the key is this variable's, and `T` is plain.
+            if let Some(value) = unsafe { current::copy_out::<T>(self.key_if_any()) } {
+                return value;
+            }
+            return self.get_slow();
+        }
         match self.with(|value| value.cloned()) {
             Some(value) => value,
+            None => lookup_failed(self.name),
+        }
+    }
+
+    /// `get` of a plain value that the current context does not bind: the default.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn get_slow(&self) -> T
+    where
+        T: Clone,
+    {
+        match self.default_value() {
+            Some(value) => value.clone(),
             None => lookup_failed(self.name),
         }
     }
@@ -245,7 +279,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
     #[must_use]
     pub fn is_set(&self) -> bool {
         let key = self.key_if_any();
-        key != 0 && current::with_current(|ctx| ctx.map.get(key).is_some())
+        key != 0 && current::with_current_ref(|ctx| ctx.map.get(key).is_some())
     }
 
     /// Binds `value` in the current context. The [`Token`] remembers what was there before, for
@@ -302,7 +336,10 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
         });
         match displaced {
             Some((old, released)) => {
-                current::dispose(old.into_iter().chain(released));
+                // An inline value has nothing to drop: no trip to the thread state for it.
+                if matches!(old, Some(ValueRef::Shared(_))) || !released.is_empty() {
+                    current::dispose(old.into_iter().chain(released));
+                }
                 Ok(())
             }
             None => Err(ResetError::new(
@@ -387,81 +424,4 @@ impl<T> fmt::Debug for ContextVar<T> {
 #[track_caller]
 fn lookup_failed(name: &'static str) -> ! {
     panic!("{}", LookupError::new(name))
-}
-
-/// What [`ContextVar::set`] returns: the way back to the value before the `set`.
-///
-/// A token is used by moving it into [`ContextVar::reset`], so it cannot be used twice. It may
-/// cross threads with the task that made it, and be reset after an `.await`.
-pub struct Token<T> {
-    var: u64,
-    var_name: &'static str,
-    context: u64,
-    old: Displaced,
-    _value: PhantomData<fn() -> T>,
-}
-
-impl<T: 'static> Token<T> {
-    /// The value before the `set`, or `None` if the variable was not set (Python's
-    /// `Token.MISSING`).
-    #[must_use]
-    pub fn old_value(&self) -> Option<&T> {
-        self.old.get().map(|value| {
-            value
-                .as_any()
-                .downcast_ref::<T>()
-                .expect("token of this type")
-        })
-    }
-}
-
-impl<T> Token<T> {
-    /// The name of the variable whose `set` made this token.
-    #[must_use]
-    pub fn var_name(&self) -> &'static str {
-        self.var_name
-    }
-}
-
-impl<T> fmt::Debug for Token<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Token")
-            .field("var", &self.var_name)
-            .field("had_old_value", &self.old.get().is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Resets its variable when dropped. Made by [`ContextVar::set_guard`].
-#[must_use = "the value is reset as soon as the guard is dropped"]
-pub struct SetGuard<'a, T: Send + Sync + 'static> {
-    var: &'a ContextVar<T>,
-    token: Option<Token<T>>,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl<T: Send + Sync + 'static> SetGuard<'_, T> {
-    /// The value before the guard's `set`.
-    #[must_use]
-    pub fn old_value(&self) -> Option<&T> {
-        self.token.as_ref().and_then(Token::old_value)
-    }
-}
-
-impl<T: Send + Sync + 'static> Drop for SetGuard<'_, T> {
-    fn drop(&mut self) {
-        if let Some(token) = self.token.take() {
-            if let Err(error) = self.var.reset(token) {
-                debug_assert!(std::thread::panicking(), "SetGuard dropped: {error}");
-            }
-        }
-    }
-}
-
-impl<T: Send + Sync + 'static> fmt::Debug for SetGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SetGuard")
-            .field("var", &self.var.name)
-            .finish_non_exhaustive()
-    }
 }

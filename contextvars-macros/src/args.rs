@@ -109,6 +109,12 @@ pub fn default_crate() -> Path {
     syn::parse_quote!(::contextvars)
 }
 
+/// The function an attribute macro goes on, or an error saying `message` where the item is
+/// not a function.
+pub fn item_fn(item: TokenStream, message: &str) -> syn::Result<syn::ItemFn> {
+    syn::parse2(item).map_err(|error| Error::new(error.span(), message))
+}
+
 /// `crate = path::to::contextvars` or `crate = "path::to::contextvars"`: where the
 /// `contextvars` crate is, for crates that re-export it. Shared by every attribute macro.
 pub fn crate_path(meta: &ParseNestedMeta) -> syn::Result<Path> {

@@ -84,12 +84,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
         return error.into_compile_error();
     }
     let krate = krate.unwrap_or_else(crate::args::default_crate);
-    let function: ItemFn = match syn::parse2(item) {
+    let function = match crate::args::item_fn(item, "#[contextvars::main] goes on `async fn main`")
+    {
         Ok(function) => function,
-        Err(error) => {
-            return Error::new(error.span(), "#[contextvars::main] goes on `async fn main`")
-                .into_compile_error();
-        }
+        Err(error) => return error.into_compile_error(),
     };
     let ItemFn {
         attrs,

@@ -40,12 +40,9 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
         return error.into_compile_error();
     }
     let krate = krate.unwrap_or_else(args::default_crate);
-    let function: ItemFn = match syn::parse2(item) {
+    let function = match args::item_fn(item, "#[contextvars::test] goes on a test function") {
         Ok(function) => function,
-        Err(error) => {
-            return Error::new(error.span(), "#[contextvars::test] goes on a test function")
-                .into_compile_error();
-        }
+        Err(error) => return error.into_compile_error(),
     };
     expand(&krate, runtime.as_ref(), function).unwrap_or_else(Error::into_compile_error)
 }

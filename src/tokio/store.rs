@@ -310,7 +310,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{Begin, Cache, Store};
+    use super::{Begin, Cache, Claim, Store};
 
     /// A value that counts its drops.
     struct Value(u64, Arc<AtomicUsize>);
@@ -368,16 +368,25 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 2);
     }
 
+    /// Task 1 spawned with `Value(0, drops)` and claimed by its first poll.
+    fn spawn_and_claim(
+        store: &TestStore,
+        cache: &mut Cache<u64, Value>,
+        drops: &Arc<AtomicUsize>,
+    ) -> Claim<u64, Value> {
+        drop(store.spawn(1, Value(0, Arc::clone(drops))));
+        let (Begin::Claimed(claim), _) = store.begin_poll(1, cache, 0, || unreachable!()) else {
+            panic!("not claimed");
+        };
+        claim
+    }
+
     #[test]
     fn a_task_that_terminates_while_polled_is_dropped_by_its_poller() {
         let drops = Arc::new(AtomicUsize::new(0));
         let store = TestStore::new();
-        drop(store.spawn(1, Value(0, Arc::clone(&drops))));
         let mut cache = Cache::new();
-        let (Begin::Claimed(claim), _) = store.begin_poll(1, &mut cache, 0, || unreachable!())
-        else {
-            panic!("not claimed");
-        };
+        let claim = spawn_and_claim(&store, &mut cache, &drops);
         std::thread::scope(|scope| {
             scope.spawn(|| assert!(matches!(store.terminate(1), Ok(None))));
         });
@@ -394,12 +403,8 @@ mod tests {
     fn a_poll_waits_for_the_previous_poller_to_hand_the_value_back() {
         let drops = Arc::new(AtomicUsize::new(0));
         let store = TestStore::new();
-        drop(store.spawn(1, Value(0, Arc::clone(&drops))));
         let mut cache = Cache::new();
-        let (Begin::Claimed(claim), _) = store.begin_poll(1, &mut cache, 0, || unreachable!())
-        else {
-            panic!("not claimed");
-        };
+        let claim = spawn_and_claim(&store, &mut cache, &drops);
         // SAFETY: the claim owns the value.
         claim.with_value(|value| unsafe { (*value).0 = 5 });
         std::thread::scope(|scope| {

@@ -8,4 +8,5 @@ pub mod in_child;
 pub mod log_buffer;
 pub mod plain_spawn;
 pub mod quiet_panics;
+pub mod runtime;
 pub mod yield_once;

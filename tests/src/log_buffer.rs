@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 /// A writer whose clones append to one shared buffer.
 #[derive(Clone, Default)]
-pub struct LogBuffer(pub Arc<Mutex<Vec<u8>>>);
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
 impl Write for LogBuffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {

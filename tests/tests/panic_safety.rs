@@ -380,9 +380,10 @@ fn a_parked_value_that_panics_when_the_borrow_closes() {
     let drops = Arc::new(AtomicUsize::new(0));
     BOMB.set(Bomb::new("parked"));
     must_panic(|| {
-        A.with(|_| {
+        // `B` holds a `String`, which `with` borrows (a plain value such as `A`'s is copied).
+        B.with(|_| {
             COUNTED.set(DropCounter(drops.clone()));
-            // Parked while `A` is borrowed; dropped (and panics) when the borrow closes.
+            // Parked while `B` is borrowed; dropped (and panics) when the borrow closes.
             BOMB.set(Bomb::new("replacement"));
             COUNTED.set(DropCounter(drops.clone()));
         });
@@ -496,9 +497,10 @@ fn a_panicking_with_closure_whose_parked_values_panic_on_drop_does_not_abort() {
             context.run(|| {
                 ALWAYS_1.set(AlwaysBoom);
                 ALWAYS_2.set(AlwaysBoom);
-                A.set(1);
+                // `B` holds a `String`, which `with` borrows (a plain value is copied).
+                B.set("held".to_owned());
                 must_panic(|| {
-                    A.with(|_| {
+                    B.with(|_| {
                         // Both leave the map while a borrow is open: parked, then dropped as
                         // the closure's panic unwinds.
                         ALWAYS_1.set(AlwaysBoom);
@@ -508,12 +510,12 @@ fn a_panicking_with_closure_whose_parked_values_panic_on_drop_does_not_abort() {
                 });
                 // Without a panic of the closure, the first drop panic comes out of `with`.
                 must_panic(|| {
-                    A.with(|_| {
+                    B.with(|_| {
                         ALWAYS_1.set(AlwaysBoom);
                         ALWAYS_2.set(AlwaysBoom);
                     });
                 });
-                assert_eq!(A.get(), 1);
+                assert_eq!(B.get(), "held");
             });
             // Its two panicking values would make a double panic when dropped together.
             std::mem::forget(context);

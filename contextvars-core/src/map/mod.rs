@@ -41,10 +41,15 @@
 //! write to a path this map owns alone still goes into the trie in place. The ninth key in the
 //! delta folds all of them into the trie (path copying, once per eight distinct keys), and so
 //! does removing the last binding. Reads look in the delta first (empty in a map never written
-//! under a snapshot), then walk the trie.
+//! under a snapshot), then walk the trie; reads of the thread's current context usually skip
+//! both, served by the per-thread read cache of `crate::current`.
 //!
-//! **Values** are `Arc<dyn Value>`, shared by every snapshot that holds them, and dropped when
-//! the last map holding them goes. A write never drops a value inside the map: the value it
+//! **Values** of the plain primitive types of at most eight bytes (integers, floats, `bool`,
+//! `char`) are stored inline in their entry with a pointer to their type's table
+//! ([`InlineValue`]): no allocation, no reference count, and snapshots copy them with the
+//! entry. Because an inline value moves with its entry, reads copy it out rather than borrow
+//! it. Every other value is an `Arc<dyn Value>`, shared by every snapshot that holds it, and
+//! dropped when the last map holding it goes. A write never drops a value inside the map: the value it
 //! displaces, and those a fold of the delta releases, are handed back to the caller, who decides where it is dropped (see
 //! [`crate::current::Displaced`]), because dropping runs user code.
 //!
@@ -61,11 +66,16 @@ use node::{Node, NodeRef};
 pub(crate) trait Value: Any + Send + Sync {
     fn as_any(&self) -> &(dyn Any + Send + Sync);
     fn type_name(&self) -> &'static str;
+    /// Whether this is an [`InlineValue`], which lives in its map entry and moves with it.
+    fn is_inline(&self) -> bool {
+        false
+    }
 }
 
-/// The concrete type behind every `dyn Value`. A blanket impl over all `T` would also cover
-/// `Arc<dyn Value>` itself and make method calls on a `ValueRef` resolve to the wrong impl.
-struct Stored<T>(T);
+/// The concrete type behind every shared `dyn Value`. A blanket impl over all `T` would also
+/// cover `Arc<dyn Value>` itself and make method calls on a `ValueRef` resolve to the wrong impl.
+#[repr(transparent)]
+pub(crate) struct Stored<T>(T);
 
 impl<T: Any + Send + Sync> Value for Stored<T> {
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
@@ -77,12 +87,138 @@ impl<T: Any + Send + Sync> Value for Stored<T> {
     }
 }
 
-/// Wraps a value for storage in a map.
-pub(crate) fn store<T: Any + Send + Sync>(value: T) -> ValueRef {
-    Arc::new(Stored(value))
+/// Whether `T` is one of the primitive types whose clone is a bitwise copy that runs no user
+/// code and whose values have no interior mutability: integers, floats, `bool`, `char`, `()`.
+/// Decided at compile time (the comparisons of constant type ids fold away).
+#[inline]
+pub(crate) fn is_plain<T: Any>() -> bool {
+    use std::any::TypeId;
+    let id = TypeId::of::<T>();
+    id == TypeId::of::<u64>()
+        || id == TypeId::of::<u32>()
+        || id == TypeId::of::<usize>()
+        || id == TypeId::of::<i64>()
+        || id == TypeId::of::<i32>()
+        || id == TypeId::of::<isize>()
+        || id == TypeId::of::<u16>()
+        || id == TypeId::of::<u8>()
+        || id == TypeId::of::<i16>()
+        || id == TypeId::of::<i8>()
+        || id == TypeId::of::<u128>()
+        || id == TypeId::of::<i128>()
+        || id == TypeId::of::<bool>()
+        || id == TypeId::of::<char>()
+        || id == TypeId::of::<f64>()
+        || id == TypeId::of::<f32>()
+        || id == TypeId::of::<()>()
 }
 
-pub(crate) type ValueRef = Arc<dyn Value>;
+/// Whether values of `T` are stored inline, as an [`InlineValue`]: the plain types of at most
+/// eight bytes. Everything else is stored behind an `Arc`.
+#[inline]
+pub(crate) fn is_inline<T: Any>() -> bool {
+    is_plain::<T>()
+        && std::mem::size_of::<T>() <= std::mem::size_of::<u64>()
+        && std::mem::align_of::<T>() <= std::mem::align_of::<u64>()
+}
+
+/// A plain value of at most eight bytes, kept in its map entry: no allocation and no reference
+/// count. Its type's operations come through `kind`, one static table per type.
+#[derive(Clone, Copy)]
+pub(crate) struct InlineValue {
+    /// The value's bytes at the start, zeros after.
+    bits: u64,
+    kind: &'static InlineKind,
+}
+
+struct InlineKind {
+    as_any: for<'a> fn(&'a u64) -> &'a (dyn Any + Send + Sync),
+    type_name: fn() -> &'static str,
+}
+
+/// `bits` as the `T` written into them.
+///
+/// # Safety
+/// `bits` must hold a `T` written by [`store`] (so `T` is inline).
+unsafe fn inline_as<T>(bits: &u64) -> &T {
+    // SAFETY: a `T` fits in and is no more aligned than a `u64` (`is_inline`), and `store`
+    // wrote one at the start of `bits`.
+    unsafe { &*std::ptr::from_ref(bits).cast::<T>() }
+}
+
+fn inline_as_any<T: Any + Send + Sync>(bits: &u64) -> &(dyn Any + Send + Sync) {
+    // SAFETY: this function is only in the `InlineKind` of `T`, made by `store::<T>`, and
+    // every `InlineValue` with that kind holds a `T`.
+    unsafe { inline_as::<T>(bits) }
+}
+
+impl Value for InlineValue {
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        (self.kind.as_any)(&self.bits)
+    }
+
+    fn type_name(&self) -> &'static str {
+        (self.kind.type_name)()
+    }
+
+    fn is_inline(&self) -> bool {
+        true
+    }
+}
+
+/// Wraps a value for storage in a map.
+#[inline]
+pub(crate) fn store<T: Any + Send + Sync>(value: T) -> ValueRef {
+    if is_inline::<T>() {
+        let mut bits = 0u64;
+        // SAFETY: `T` fits in a `u64` and is no more aligned (`is_inline`); a plain `T` has no
+        // destructor, so writing it into the bits and forgetting it loses nothing.
+        unsafe { std::ptr::from_mut(&mut bits).cast::<T>().write(value) };
+        return ValueRef::Inline(InlineValue {
+            bits,
+            kind: const {
+                &InlineKind {
+                    as_any: inline_as_any::<T>,
+                    type_name: std::any::type_name::<T>,
+                }
+            },
+        });
+    }
+    ValueRef::Shared(Arc::new(Stored(value)))
+}
+
+/// A value as a map holds it: inline when plain and small, else shared by every snapshot that
+/// holds it and dropped with the last.
+#[derive(Clone)]
+pub(crate) enum ValueRef {
+    Shared(Arc<dyn Value>),
+    Inline(InlineValue),
+}
+
+impl std::ops::Deref for ValueRef {
+    type Target = dyn Value;
+
+    #[inline]
+    fn deref(&self) -> &(dyn Value + 'static) {
+        match self {
+            ValueRef::Shared(value) => &**value,
+            ValueRef::Inline(value) => value,
+        }
+    }
+}
+
+impl ValueRef {
+    /// The same stored value: the same allocation, or equal inline values of the same type.
+    pub(crate) fn same(&self, other: &ValueRef) -> bool {
+        match (self, other) {
+            (ValueRef::Shared(a), ValueRef::Shared(b)) => Arc::ptr_eq(a, b),
+            (ValueRef::Inline(a), ValueRef::Inline(b)) => {
+                a.bits == b.bits && a.as_any().type_id() == b.as_any().type_id()
+            }
+            _ => false,
+        }
+    }
+}
 
 impl dyn Value {
     /// The stored `T`, without a type check.
@@ -100,9 +236,16 @@ impl dyn Value {
             self.type_name(),
             std::any::type_name::<T>()
         );
-        // SAFETY: the caller guarantees this is a `Stored<T>`, the only type that implements
-        // `Value`; the data pointer of the trait object points at it.
-        unsafe { &(*std::ptr::from_ref(self).cast::<Stored<T>>()).0 }
+        let data = std::ptr::from_ref(self);
+        if is_inline::<T>() {
+            // SAFETY: a `T` is stored as an `InlineValue` holding it (`store`), so the pointer is
+            // aligned for one.
+            #[allow(clippy::cast_ptr_alignment)]
+            return unsafe { inline_as::<T>(&(*data.cast::<InlineValue>()).bits) };
+        }
+        // SAFETY: any other `T` is stored as a `Stored<T>`; the data pointer of the trait
+        // object points at it.
+        unsafe { &(*data.cast::<Stored<T>>()).0 }
     }
 }
 
@@ -199,7 +342,7 @@ impl Root {
             return (old, Released::new());
         }
         // A snapshot shares the trie: keep the change beside it instead of copying its path.
-        let old = self.tree.get(key).map(|entry| Arc::clone(&entry.value));
+        let old = self.tree.get(key).map(|entry| entry.value.clone());
         // Exact: a snapshot diverged by a few sets then holds no spare room.
         self.delta.reserve_exact(1);
         self.delta.push(change);
@@ -252,7 +395,28 @@ impl Map {
     }
 
     /// Binds `entry.key` to `entry.value`; returns the value it replaces.
+    // Always inlined: returned through memory, its results cost a store-forwarding stall.
+    #[allow(clippy::inline_always)] // measured: out of line, its results went through memory
+    #[inline(always)]
     pub(crate) fn insert(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
+        // The common write: a key already bound, in a map that no snapshot shares and that has
+        // no delta. The key's variable, and so its metadata, is the same.
+        let mut entry = entry;
+        if let Some(root) = self.root.as_mut().and_then(triomphe::Arc::get_mut) {
+            if root.delta.is_empty() {
+                if let Some(tree) = NodeRef::get_mut(&mut root.tree) {
+                    match tree.replace_unique(entry.key, entry.value) {
+                        Ok(old) => return (Some(old), Released::new()),
+                        Err(value) => entry.value = value,
+                    }
+                }
+            }
+        }
+        self.insert_slow(entry)
+    }
+
+    #[inline(never)]
+    fn insert_slow(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
         let local = usize::from(!entry.meta.inherit);
         let Some(root) = &mut self.root else {
             let tree = Node::single(entry);
@@ -348,7 +512,7 @@ impl Map {
             && self.entries().into_iter().all(|entry| {
                 other
                     .get(entry.key)
-                    .is_some_and(|theirs| Arc::ptr_eq(&theirs.value, &entry.value))
+                    .is_some_and(|theirs| theirs.value.same(&entry.value))
             })
     }
 }

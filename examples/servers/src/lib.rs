@@ -3,6 +3,7 @@
 
 pub mod http_client;
 pub mod request_server;
+pub mod two_services;
 
 /// The README.
 #[doc = include_str!("../../../README.md")]

@@ -6,8 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -18,8 +17,6 @@ use axum::routing::get;
 use contextvars::{context_var, module_vars};
 use contextvars_tower::{ContextLayer, EchoHeaderLayer};
 use contextvars_tracing::ContextFields;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tokio::net::{TcpListener, TcpSocket};
 use tracing::info;
 
@@ -126,6 +123,19 @@ where
             .finish()
             .into(),
     }
+}
+
+/// Makes [`log_dispatch`] in `format`, at `INFO` and above, without colours, writing to
+/// `writer`, the process's subscriber: how the tests read what the server logs.
+///
+/// # Panics
+/// When the process already has a subscriber.
+pub fn log_to<W>(format: LogFormat, writer: W)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let dispatch = log_dispatch(format, tracing::Level::INFO, writer, false);
+    tracing::dispatcher::set_global_default(dispatch).expect("no other subscriber is set");
 }
 
 /// The app, with the layer or without it (to measure what the layer costs).
@@ -287,36 +297,15 @@ pub struct Outcome {
 /// Sends `requests` requests to `addr` with at most `concurrency` in flight, request `n` as
 /// `GET /work/{n}` with its own `x-request-id` and `x-user-id`; the outcomes, in order of `n`.
 pub async fn send_requests(addr: SocketAddr, requests: usize, concurrency: usize) -> Vec<Outcome> {
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrency)
-        .build_http();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.clamp(1, requests.max(1)) {
-        let (client, next) = (client.clone(), Arc::clone(&next));
-        workers.spawn(async move {
-            let mut outcomes = Vec::new();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= requests {
-                    return outcomes;
-                }
-                let start = Instant::now();
-                let answer = get_work(&client, addr, n).await;
-                outcomes.push(Outcome {
-                    n,
-                    answer,
-                    latency: start.elapsed(),
-                });
-            }
-        });
-    }
-    let mut outcomes = Vec::with_capacity(requests);
-    while let Some(done) = workers.join_next().await {
-        outcomes.extend(done.expect("a client worker does not panic"));
-    }
-    outcomes.sort_by_key(|outcome| outcome.n);
-    outcomes
+    crate::http_client::load(requests, concurrency, move |client, n| async move {
+        let start = Instant::now();
+        let answer = get_work(&client, addr, n).await;
+        (answer, start.elapsed())
+    })
+    .await
+    .into_iter()
+    .map(|(n, (answer, latency))| Outcome { n, answer, latency })
+    .collect()
 }
 
 async fn get_work(client: &HttpClient, addr: SocketAddr, n: usize) -> Result<String, String> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use contextvars_examples::request_server as app;
 use contextvars_tests::log_buffer::LogBuffer;
+use contextvars_tests::runtime::multi_thread_runtime;
 use serde_json::Value;
 
 /// How many times `"key":` occurs on a raw line: `serde_json` keeps one of duplicate keys.
@@ -17,19 +18,9 @@ fn occurrences(line: &str, key: &str) -> usize {
 fn two_thousand_concurrent_requests_log_valid_json_with_only_their_own_values() {
     const REQUESTS: usize = 2_000;
     let buffer = LogBuffer::default();
-    let dispatch = app::log_dispatch(
-        app::LogFormat::Json,
-        tracing::Level::INFO,
-        buffer.make_writer(),
-        false,
-    );
-    tracing::dispatcher::set_global_default(dispatch).unwrap();
+    app::log_to(app::LogFormat::Json, buffer.make_writer());
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = multi_thread_runtime(4);
     let outcomes = runtime.block_on(async {
         tracing::info!(requests = REQUESTS, "load started");
         let server = app::spawn(app::bind(0).unwrap(), true);

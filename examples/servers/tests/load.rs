@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use contextvars_examples::request_server as app;
 use contextvars_tests::counting_alloc::{Counting, process_live_bytes};
+use contextvars_tests::runtime::multi_thread_runtime;
 
 /// Live bytes of the whole process: the server, the client and the runtime all count.
 #[global_allocator]
@@ -61,11 +62,7 @@ async fn settled_live_bytes() -> isize {
 #[test]
 #[ignore = "50,000 requests: run in release mode by .ci/run"]
 fn fifty_thousand_requests_from_64_connections_no_crosstalk_no_leak() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = multi_thread_runtime(4);
     runtime.block_on(async {
         // The warm-up run fills the runtime's caches; the baseline is taken after it.
         let warm = serve_and_load(5_000).await;

@@ -10,19 +10,14 @@ use std::time::Duration;
 
 use contextvars_examples::request_server as app;
 use contextvars_tests::log_buffer::LogBuffer;
+use contextvars_tests::runtime::multi_thread_runtime;
 
 /// Installs the process-wide subscriber once; every test shares the buffer.
 fn log_buffer() -> &'static LogBuffer {
     static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
     BUFFER.get_or_init(|| {
         let buffer = LogBuffer::default();
-        let dispatch = app::log_dispatch(
-            app::LogFormat::Text,
-            tracing::Level::INFO,
-            buffer.make_writer(),
-            false,
-        );
-        tracing::dispatcher::set_global_default(dispatch).unwrap();
+        app::log_to(app::LogFormat::Text, buffer.make_writer());
         buffer
     })
 }
@@ -46,11 +41,7 @@ fn field<'a>(line: &'a str, key: &str) -> (Option<&'a str>, usize) {
 fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
     const REQUESTS: usize = 2_000;
     let logs = log_buffer();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = multi_thread_runtime(4);
     let outcomes = runtime.block_on(async {
         let server = start(true);
         let addr = server.addr;
@@ -108,22 +99,39 @@ fn two_thousand_concurrent_requests_each_see_and_log_only_their_own_values() {
     );
 }
 
-/// Sends `ids` one after the other to `/remember` on one keep-alive connection, so every
-/// request is handled by the same connection task; what each request found there.
-async fn remembered(addr: SocketAddr, ids: &[&str]) -> Vec<String> {
+/// One HTTP/1 connection to `addr`: its sender, and the task that drives it.
+async fn connect(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http1::SendRequest<Empty>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
-    let connection = tokio::spawn(connection);
+    (sender, tokio::spawn(connection))
+}
+
+type Empty = http_body_util::Empty<hyper::body::Bytes>;
+
+/// `GET path` to `addr` with `x-request-id: id`.
+fn get(addr: SocketAddr, path: &str, id: &str) -> hyper::Request<Empty> {
+    hyper::Request::get(path)
+        .header("host", addr.to_string())
+        .header("x-request-id", id)
+        .body(Empty::new())
+        .unwrap()
+}
+
+/// Sends `ids` one after the other to `/remember` on one keep-alive connection, so every
+/// request is handled by the same connection task; what each request found there.
+async fn remembered(addr: SocketAddr, ids: &[&str]) -> Vec<String> {
+    let (mut sender, connection) = connect(addr).await;
     let mut seen = Vec::new();
     for id in ids {
-        let request = hyper::Request::get("/remember")
-            .header("host", addr.to_string())
-            .header("x-request-id", *id)
-            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-            .unwrap();
+        let request = get(addr, "/remember", id);
         let response = sender.send_request(request).await.unwrap();
         let body = http_body_util::BodyExt::collect(response.into_body())
             .await
@@ -136,23 +144,27 @@ async fn remembered(addr: SocketAddr, ids: &[&str]) -> Vec<String> {
     seen
 }
 
-fn current_thread_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
+/// [`remembered`] for requests `r-1`, `r-2` and `r-3`, served with or without the layer on a
+/// current-thread runtime (one worker thread).
+fn remembered_on_one_thread(with_layer: bool) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap()
+        .unwrap();
+    runtime.block_on(async {
+        let server = start(with_layer);
+        let seen = remembered(server.addr, &["r-1", "r-2", "r-3"]).await;
+        server.stop().await.unwrap();
+        seen
+    })
 }
 
 #[test]
 fn a_value_set_by_one_request_is_never_seen_by_the_next_on_the_same_thread() {
-    let seen = current_thread_runtime().block_on(async {
-        let server = start(true);
-        let addr = server.addr;
-        let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
-        server.stop().await.unwrap();
-        seen
-    });
-    assert_eq!(seen, ["nobody", "nobody", "nobody"]);
+    assert_eq!(
+        remembered_on_one_thread(true),
+        ["nobody", "nobody", "nobody"]
+    );
 }
 
 /// The control for the test above: without the layer, the handler's value stays in the worker
@@ -160,29 +172,13 @@ fn a_value_set_by_one_request_is_never_seen_by_the_next_on_the_same_thread() {
 /// `--reset-contextvars`).
 #[test]
 fn without_the_layer_the_next_request_sees_the_leftover_value() {
-    let seen = current_thread_runtime().block_on(async {
-        let server = start(false);
-        let addr = server.addr;
-        let seen = remembered(addr, &["r-1", "r-2", "r-3"]).await;
-        server.stop().await.unwrap();
-        seen
-    });
-    assert_eq!(seen, ["nobody", "r-1", "r-2"]);
+    assert_eq!(remembered_on_one_thread(false), ["nobody", "r-1", "r-2"]);
 }
 
 /// `GET /stream/{lines}` with `x-request-id: {id}`: the body's frames as they arrived.
 async fn stream_frames(addr: SocketAddr, id: String, lines: usize) -> Vec<String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    let connection = tokio::spawn(connection);
-    let request = hyper::Request::get(format!("/stream/{lines}"))
-        .header("host", addr.to_string())
-        .header("x-request-id", id)
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .unwrap();
+    let (mut sender, connection) = connect(addr).await;
+    let request = get(addr, &format!("/stream/{lines}"), &id);
     let mut body = sender.send_request(request).await.unwrap().into_body();
     let mut frames = Vec::new();
     while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
@@ -199,11 +195,7 @@ async fn stream_frames(addr: SocketAddr, id: String, lines: usize) -> Vec<String
 fn two_hundred_concurrent_streams_carry_their_own_request_id_in_every_chunk() {
     const STREAMS: usize = 200;
     const LINES: usize = 5;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = multi_thread_runtime(4);
     runtime.block_on(async {
         let server = start(true);
         let addr = server.addr;

@@ -6,12 +6,8 @@
 //! it sent one; a streamed body's chunks in the request's trace; every log line with its
 //! request's values.
 
-#[path = "../two_services/app.rs"]
-mod app;
-#[path = "../two_services/telemetry.rs"]
-mod telemetry;
-
-use telemetry::Lines;
+use contextvars_examples::two_services::app;
+use contextvars_examples::two_services::telemetry::{self, Lines};
 
 #[test]
 fn every_request_is_one_tree_with_its_own_values_across_both_services() {

@@ -22,12 +22,10 @@
 //! (`contextvars::tokio::inherit_on_spawn`) and `/call` spawns its task with a plain
 //! `tokio::spawn`, as a library would.
 
-mod app;
-mod telemetry;
-
 use std::process::ExitCode;
 
-use telemetry::Lines;
+use contextvars_examples::two_services::app;
+use contextvars_examples::two_services::telemetry::{self, Lines};
 
 enum Mode {
     Serve,

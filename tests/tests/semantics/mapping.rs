@@ -24,20 +24,29 @@ fn mapping_ignores_defaults() {
 
 #[test]
 fn context_equality_is_by_bindings_not_identity() {
-    static V: ContextVar<i32> = ContextVar::new("v");
+    static V: ContextVar<String> = ContextVar::new("v");
+    static N: ContextVar<i32> = ContextVar::new("n");
     let mut ctx1 = Context::new();
     let inner = ctx1.run(|| {
-        V.set(1);
+        V.set("one".to_owned());
         copy_context()
     });
     assert!(inner.same_bindings(&ctx1));
     let mut other = Context::new();
-    other.run(|| V.set(1));
+    other.run(|| V.set("one".to_owned()));
     assert!(
         !other.same_bindings(&ctx1),
         "a value set twice is two values"
     );
     assert!(Context::new().same_bindings(&Context::default()));
+
+    // Plain values are stored inline and compared by value.
+    let (mut a, mut b) = (Context::new(), Context::new());
+    a.run(|| N.set(7));
+    b.run(|| N.set(7));
+    assert!(a.same_bindings(&b));
+    b.run(|| N.set(8));
+    assert!(!a.same_bindings(&b));
 }
 
 #[test]

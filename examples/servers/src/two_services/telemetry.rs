@@ -29,6 +29,9 @@ enum Sink {
 
 impl Lines {
     /// Lines appended to `path`, created or truncated.
+    ///
+    /// # Errors
+    /// When the file cannot be created.
     pub fn file(path: &str) -> io::Result<Lines> {
         let file = std::fs::File::create(path)?;
         let sink = Sink::File(io::BufWriter::new(file), path.to_owned());
@@ -194,7 +197,7 @@ pub fn install(spans: &Lines, logs: &Lines) -> SdkTracerProvider {
     let provider = SdkTracerProvider::builder()
         .with_span_processor(JsonSpans(spans.clone()))
         .build();
-    let fields = ContextFields::new().vars(&module_vars!(crate::app::request));
+    let fields = ContextFields::new().vars(&module_vars!(super::app::request));
     let subscriber = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()

@@ -2,13 +2,12 @@
 //! user from headers and continues its client's trace, and a backend it calls, which learns the
 //! request id and the tenant from the request's W3C baggage (never the user) and its parent
 //! span from `traceparent`. The gateway's `GET /call` does its work the ways real handlers do:
-//! a blocking pool, rayon, a task spawned as a library would, a job queue. Shared by `main.rs`
+//! a blocking pool, rayon, a task spawned as a library would, a job queue. Shared by the example
 //! and `tests/two_services.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,7 +24,6 @@ use contextvars_tower::propagate::Propagate;
 use contextvars_tower::{ContextLayer, PropagateLayer, RequestSpanLayer};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rayon::prelude::*;
@@ -34,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tracing::Level;
 
-use contextvars_examples::http_client::{HttpClient, fetch};
+use crate::http_client::{HttpClient, fetch};
 
 /// What both services know about the request being handled.
 pub mod request {
@@ -295,6 +293,9 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A loopback listener on any free port, with room for many simultaneous connects.
+///
+/// # Errors
+/// When the socket cannot be made, bound or listened on.
 pub fn bind() -> std::io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -304,6 +305,9 @@ pub fn bind() -> std::io::Result<TcpListener> {
 
 /// Both services, serving on loopback until `shutdown` resolves: the gateway's and the
 /// backend's addresses, and the task that ends when both have finished their requests.
+///
+/// # Errors
+/// When a listener cannot be bound.
 pub fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -361,43 +365,26 @@ pub fn client_trace(n: usize) -> Option<(String, String)> {
 /// `x-user-id: user-n`, a forged `baggage: tenant=forged,USER_ID=root` and, every odd one, a
 /// `traceparent` of [`client_trace`]; checks every answer against [`expected_answer`].
 pub async fn load(gateway: SocketAddr, requests: usize, concurrency: usize) -> Tally {
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrency)
-        .build_http();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.clamp(1, requests.max(1)) {
-        let (client, next) = (client.clone(), Arc::clone(&next));
-        workers.spawn(async move {
-            let mut tally = Tally::default();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= requests {
-                    return tally;
+    let answers = crate::http_client::load(requests, concurrency, move |client, n| async move {
+        call_gateway(&client, gateway, n).await
+    })
+    .await;
+    let mut tally = Tally::default();
+    for (n, answer) in answers {
+        match answer {
+            Ok(body) => {
+                let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
+                if parsed != Some(expected_answer(n)) {
+                    tally.crosstalk += 1;
                 }
-                match call_gateway(&client, gateway, n).await {
-                    Ok(body) => {
-                        let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
-                        if parsed != Some(expected_answer(n)) {
-                            tally.crosstalk += 1;
-                        }
-                        if n == 0 {
-                            tally.first = Some(body);
-                        }
-                    }
-                    Err(_) => tally.errors += 1,
+                if n == 0 {
+                    tally.first = Some(body);
                 }
             }
-        });
+            Err(_) => tally.errors += 1,
+        }
     }
-    let mut total = Tally::default();
-    while let Some(done) = workers.join_next().await {
-        let tally = done.expect("a client worker does not panic");
-        total.errors += tally.errors;
-        total.crosstalk += tally.crosstalk;
-        total.first = total.first.or(tally.first);
-    }
-    total
+    tally
 }
 
 async fn call_gateway(
@@ -433,10 +420,10 @@ pub const CALL_SPANS: &[(&str, usize)] = &[
 pub fn check_load_traces(
     spans: &[serde_json::Value],
     requests: usize,
-) -> crate::telemetry::TraceTally {
-    crate::telemetry::check_traces(
+) -> super::telemetry::TraceTally {
+    super::telemetry::check_traces(
         spans,
-        (0..requests).map(|n| crate::telemetry::Expected {
+        (0..requests).map(|n| super::telemetry::Expected {
             request_id: format!("req-{n}"),
             spans: CALL_SPANS,
             continued: client_trace(n),
