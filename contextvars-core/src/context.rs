@@ -183,7 +183,7 @@ impl Context {
 }
 
 /// [`Context::run`] for a context that carries [companion](crate::companion) states.
-#[inline(never)]
+#[inline]
 fn run_carrying<R>(
     data: &mut ContextData,
     carried: &[std::sync::Arc<dyn companion::CarriedState>],

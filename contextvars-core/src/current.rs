@@ -259,8 +259,8 @@ impl<'a> Entered<'a> {
     }
 
     /// The rest of [`new`](Self::new) for a context that carries companion states.
-    /// [`Context::run`](crate::Context::run) takes this path in a cold function of its own, so
-    /// that its common path has no call that may unwind.
+    /// [`Context::run`](crate::Context::run) takes this path in a branch of its own, decided
+    /// before entering, so that its common path has no call that may unwind.
     #[inline]
     fn enter_companions(
         previous: *mut ContextData,
