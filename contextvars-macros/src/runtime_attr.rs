@@ -64,13 +64,32 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
         multi_thread: true,
         worker_threads: None,
     };
+    let mut seen_flavor = false;
     let parser = syn::meta::parser(|meta| {
+        let duplicate = || {
+            meta.error(format!(
+                "duplicate `{}` argument",
+                meta.path
+                    .get_ident()
+                    .map_or_else(String::new, ToString::to_string)
+            ))
+        };
         if meta.path.is_ident("crate") {
+            if krate.is_some() {
+                return Err(duplicate());
+            }
             krate = Some(crate::args::crate_path(&meta)?);
             Ok(())
         } else if meta.path.is_ident("flavor") {
+            if seen_flavor {
+                return Err(duplicate());
+            }
+            seen_flavor = true;
             runtime.flavor(&meta.value()?.parse()?)
         } else if meta.path.is_ident("worker_threads") {
+            if runtime.worker_threads.is_some() {
+                return Err(duplicate());
+            }
             runtime.worker_threads = Some(meta.value()?.parse()?);
             Ok(())
         } else {
