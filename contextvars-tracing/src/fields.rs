@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::convert::Infallible;
 use std::fmt::{self, Display};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -10,8 +9,7 @@ use std::sync::Arc;
 use contextvars::ContextVar;
 use contextvars::registry::Registration;
 
-/// A value read from a variable, by the kind of JSON or tracing value it becomes: borrowed
-/// while the variable is read ([`Value`]), owned when it must outlive that ([`OwnedValue`]).
+/// A value read from a variable, by the kind of JSON or tracing value it becomes.
 #[derive(Clone, Copy)]
 pub(crate) enum Scalar<S, D> {
     Str(S),
@@ -27,42 +25,6 @@ pub(crate) enum Scalar<S, D> {
 
 /// A value as a variable's binding lends it.
 pub(crate) type Value<'a> = Scalar<&'a str, &'a dyn Display>;
-
-/// A value that outlives the variable's borrow: `Display` already run (where its panic is
-/// caught), so there is no `Display` left.
-pub(crate) type OwnedValue = Scalar<String, Infallible>;
-
-impl Value<'_> {
-    /// The owned value, or `None` when a `Display` panics.
-    pub(crate) fn to_owned_value(self) -> Option<OwnedValue> {
-        Some(match self {
-            Scalar::Str(v) => Scalar::Str(v.to_owned()),
-            Scalar::U64(v) => Scalar::U64(v),
-            Scalar::I64(v) => Scalar::I64(v),
-            Scalar::U128(v) => Scalar::U128(v),
-            Scalar::I128(v) => Scalar::I128(v),
-            Scalar::F64(v) => Scalar::F64(v),
-            Scalar::Bool(v) => Scalar::Bool(v),
-            Scalar::Display(v) => Scalar::Str(render(v)?),
-        })
-    }
-}
-
-impl OwnedValue {
-    /// The value as `tracing` records it.
-    pub(crate) fn as_value(&self) -> &dyn tracing::field::Value {
-        match self {
-            Scalar::Str(v) => v,
-            Scalar::U64(v) => v,
-            Scalar::I64(v) => v,
-            Scalar::U128(v) => v,
-            Scalar::I128(v) => v,
-            Scalar::F64(v) => v,
-            Scalar::Bool(v) => v,
-            Scalar::Display(never) => match *never {},
-        }
-    }
-}
 
 /// What a classifier found out about a value of unknown type.
 pub(crate) enum Found<'a> {
@@ -236,23 +198,45 @@ impl Selection {
         self.fields.retain(|field| field.var_name != name);
     }
 
-    /// Calls `f` with each chosen variable that the current context binds, and its value.
-    /// Declared variables of a type no classifier knows are skipped.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&Field, Value<'_>)) {
-        for field in &self.fields {
+    /// Calls `f` once with the value `field` has in the current context, or with `None` when
+    /// it is unbound or of a type no classifier knows.
+    pub(crate) fn with_value(&self, field: &Field, f: impl FnOnce(Option<Value<'_>>)) {
+        let mut f = Some(f);
+        {
+            let mut call = |value: Value<'_>| {
+                if let Some(f) = f.take() {
+                    f(Some(value));
+                }
+            };
             match &field.source {
-                Source::Typed(with) => with(&mut |value| f(field, value)),
+                Source::Typed(with) => with(&mut call),
                 Source::Registered(reg) => reg.with_value(|value| {
                     let Some(value) = value else { return };
                     for classify in &self.classifiers {
                         match classify(value) {
                             Found::OtherType => {}
                             Found::Nothing => return,
-                            Found::Value(value) => return f(field, value),
+                            Found::Value(value) => return call(value),
                         }
                     }
                 }),
             }
+        }
+        if let Some(f) = f.take() {
+            f(None);
+        }
+    }
+
+    /// Calls `f` with each chosen variable that the current context binds, and its value.
+    /// Declared variables of a type no classifier knows are skipped.
+    #[cfg(feature = "subscriber")]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Field, Value<'_>)) {
+        for field in &self.fields {
+            self.with_value(field, |value| {
+                if let Some(value) = value {
+                    f(field, value);
+                }
+            });
         }
     }
 }

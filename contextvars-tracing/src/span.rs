@@ -10,35 +10,106 @@ use tracing::metadata::Kind;
 use tracing::subscriber::Interest;
 use tracing::{Level, Metadata, Span};
 
-use crate::fields::{OwnedValue, Scalar, Selection};
+use crate::fields::{Field, Scalar, Selection, Value, render};
 
-/// The value of every chosen variable in the current context, in the order of the selection.
-/// `Display` runs here, where its panic is caught, and not in the layers that record it.
-pub(crate) fn read_values(selection: &Selection) -> Vec<Option<OwnedValue>> {
-    let mut values: Vec<Option<OwnedValue>> = Vec::with_capacity(selection.fields.len());
-    values.resize_with(selection.fields.len(), || None);
-    read_values_into(selection, &mut values);
-    values
+/// A variable's value while a span records it: borrowed from its binding, or the output of its
+/// `Display`, rendered here where a panic is caught.
+type Held<'a> = Scalar<&'a str, String>;
+
+/// The value of the field before the next one in [`with_values`], with the ones before it.
+struct Link<'a> {
+    value: Option<Held<'a>>,
+    previous: Option<&'a Link<'a>>,
 }
 
-/// [`read_values`] into `values`, as long as the selection.
-pub(crate) fn read_values_into(selection: &Selection, values: &mut [Option<OwnedValue>]) {
-    let mut index = 0;
-    let mut fields = selection.fields.iter();
-    selection.for_each(|field, value| {
-        // `for_each` skips unset variables: find this one's slot.
-        for candidate in fields.by_ref() {
-            if std::ptr::eq(candidate, field) {
-                break;
-            }
-            index += 1;
-        }
-        values[index] = value.to_owned_value().map(|value| match value {
+/// The values [`with_values`] hands over, one per chosen variable.
+pub(crate) type Values<'a> = [Option<&'a dyn TracingValue>];
+
+/// How many variables [`with_values`] hands over without allocating its buffer.
+const INLINE: usize = 8;
+
+/// Calls `f` with the value of every chosen variable in the current context, in the order of
+/// the selection (`None` for one unbound, or one `skip` rejects), borrowed from the bindings:
+/// no string is copied. Each variable is read inside the borrow of the one before it.
+pub(crate) fn with_values(
+    selection: &Selection,
+    skip: &dyn Fn(&Field) -> bool,
+    f: &mut dyn FnMut(&Values<'_>),
+) {
+    fn held(value: Value<'_>) -> Option<Held<'_>> {
+        Some(match value {
+            Scalar::Str(v) => Scalar::Str(v),
             // OpenTelemetry integers are signed: tracing-opentelemetry writes a u64 as text.
             Scalar::U64(v) => i64::try_from(v).map_or(Scalar::U64(v), Scalar::I64),
-            value => value,
+            Scalar::I64(v) => Scalar::I64(v),
+            Scalar::U128(v) => Scalar::U128(v),
+            Scalar::I128(v) => Scalar::I128(v),
+            Scalar::F64(v) => Scalar::F64(v),
+            Scalar::Bool(v) => Scalar::Bool(v),
+            Scalar::Display(v) => Scalar::Display(render(v)?),
+        })
+    }
+
+    fn as_value<'a>(value: &'a Held<'_>) -> &'a dyn TracingValue {
+        match value {
+            Scalar::Str(v) => v,
+            Scalar::U64(v) => v,
+            Scalar::I64(v) => v,
+            Scalar::U128(v) => v,
+            Scalar::I128(v) => v,
+            Scalar::F64(v) => v,
+            Scalar::Bool(v) => v,
+            Scalar::Display(v) => v,
+        }
+    }
+
+    /// Reads the variables from `fields` on, each inside the borrow of the one before, then
+    /// hands the chain to `done`.
+    fn nest(
+        selection: &Selection,
+        fields: &[Field],
+        skip: &dyn Fn(&Field) -> bool,
+        previous: Option<&Link<'_>>,
+        done: &mut dyn FnMut(Option<&Link<'_>>),
+    ) {
+        let Some((field, rest)) = fields.split_first() else {
+            return done(previous);
+        };
+        if skip(field) {
+            let link = Link {
+                value: None,
+                previous,
+            };
+            return nest(selection, rest, skip, Some(&link), done);
+        }
+        selection.with_value(field, |value| {
+            let link = Link {
+                value: value.and_then(held),
+                previous,
+            };
+            nest(selection, rest, skip, Some(&link), done);
         });
-        index += 1;
+    }
+
+    fn fill<'a>(mut link: Option<&'a Link<'_>>, refs: &mut [Option<&'a dyn TracingValue>]) {
+        for slot in refs.iter_mut().rev() {
+            let Some(this) = link else { break };
+            *slot = this.value.as_ref().map(as_value);
+            link = this.previous;
+        }
+    }
+
+    let count = selection.fields.len();
+    nest(selection, &selection.fields, skip, None, &mut |chain| {
+        if count <= INLINE {
+            let mut refs: [Option<&dyn TracingValue>; INLINE] = [None; INLINE];
+            fill(chain, &mut refs[..count]);
+            f(&refs[..count]);
+        } else {
+            let mut refs: Vec<Option<&dyn TracingValue>> = vec![None; count];
+            fill(chain, &mut refs);
+            f(&refs);
+        }
     });
 }
 
@@ -158,18 +229,19 @@ impl SpanTemplate {
         if !enabled {
             return Span::none();
         }
-        let vars = read_values(&self.selection);
-        let mut values: Vec<Option<&dyn TracingValue>> =
-            Vec::with_capacity(self.fixed + vars.len());
-        values.extend((0..self.fixed).map(|i| fixed.get(i).copied()));
-        values.extend(
-            vars.iter()
-                .map(|value| value.as_ref().map(OwnedValue::as_value)),
-        );
-        Span::new(
-            self.metadata,
-            &self.metadata.fields().value_set_all(&values),
-        )
+        let mut span = None;
+        // Opened while the values are borrowed from their bindings: no string is copied.
+        with_values(&self.selection, &|_| false, &mut |vars| {
+            let mut values: Vec<Option<&dyn TracingValue>> =
+                Vec::with_capacity(self.fixed + vars.len());
+            values.extend((0..self.fixed).map(|i| fixed.get(i).copied()));
+            values.extend_from_slice(vars);
+            span = Some(Span::new(
+                self.metadata,
+                &self.metadata.fields().value_set_all(&values),
+            ));
+        });
+        span.unwrap_or_else(Span::none)
     }
 }
 

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use tracing::field::{FieldSet, Value as TracingValue};
+use tracing::field::FieldSet;
 use tracing::metadata::Kind;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
 
-use crate::fields::{OwnedValue, Selection};
-use crate::span::{field_set, read_values_into};
+use crate::fields::{Field, Selection};
+use crate::span::{field_set, with_values};
 
 /// A [`Layer`] (feature `subscriber`) that records the chosen variables bound in the current context on every span
 /// when it is created, as if the span had declared them as fields and recorded them: made by
@@ -79,45 +80,17 @@ impl ContextSpanLayer {
     }
 }
 
-/// How many variables the span layer records without allocating its buffers.
-const INLINE: usize = 8;
-
-impl ContextSpanLayer {
-    /// Reads the variables into `values` and records those bound on span `id`, except the ones
-    /// the span declares itself; `refs` is the buffer of the record, as long as `values`.
-    fn record<'v>(
-        &self,
-        attrs: &Attributes<'_>,
-        id: &Id,
-        dispatch: &Dispatch,
-        values: &'v mut [Option<OwnedValue>],
-        refs: &mut [Option<&'v dyn TracingValue>],
-    ) {
-        read_values_into(&self.selection, values);
-        // A span that declares a variable's field itself (a span template's, a request
-        // span's) records it there: once per span.
-        let declared = attrs.metadata().fields();
-        for (value, field) in values.iter_mut().zip(&self.selection.fields) {
-            if value.is_some() && declared.field(&*field.name).is_some() {
-                *value = None;
-            }
-        }
-        if values.iter().all(Option::is_none) {
-            return;
-        }
-        for (slot, value) in refs.iter_mut().zip(values.iter()) {
-            *slot = value.as_ref().map(OwnedValue::as_value);
-        }
-        dispatch.record(id, &Record::new(&self.fields.value_set_all(refs)));
-    }
-}
-
-impl<S: Subscriber> Layer<S> for ContextSpanLayer {
+impl<S> Layer<S> for ContextSpanLayer
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        #[cfg(not(feature = "json"))]
+        let _ = ctx;
         let Some(dispatch) = self
             .dispatch
             .get()
@@ -125,22 +98,37 @@ impl<S: Subscriber> Layer<S> for ContextSpanLayer {
         else {
             return;
         };
-        // Up to `INLINE` variables are read and recorded with no allocation but their strings.
-        let count = self.selection.fields.len();
-        if count <= INLINE {
-            let mut values: [Option<OwnedValue>; INLINE] = Default::default();
-            let mut refs: [Option<&dyn TracingValue>; INLINE] = [None; INLINE];
-            self.record(
-                attrs,
-                id,
-                &dispatch,
-                &mut values[..count],
-                &mut refs[..count],
-            );
-        } else {
-            let mut values: Vec<Option<OwnedValue>> = (0..count).map(|_| None).collect();
-            let mut refs: Vec<Option<&dyn TracingValue>> = vec![None; count];
-            self.record(attrs, id, &dispatch, &mut values, &mut refs);
+        // A span that declares a variable's field itself (a span template's, a request
+        // span's) records it there: once per span.
+        let declared = attrs.metadata().fields();
+        let skip = |field: &Field| declared.field(&*field.name).is_some();
+        // The values are recorded while borrowed from their bindings: no string is copied.
+        with_values(&self.selection, &skip, &mut |values| {
+            if values.iter().any(Option::is_some) {
+                #[cfg(feature = "json")]
+                write_json_once(&ctx, id);
+                dispatch.record(id, &Record::new(&self.fields.value_set_all(values)));
+            }
+        });
+    }
+}
+
+/// tracing-subscriber's JSON fields add a record to a span's fields formatted before by parsing
+/// them back and writing them again; a span with no fields of its own was formatted as `{}`.
+/// Emptied, its fields are written once, straight from the record, with the same output.
+#[cfg(feature = "json")]
+fn write_json_once<S>(ctx: &Context<'_, S>, id: &Id)
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
+    use tracing_subscriber::fmt::FormattedFields;
+    use tracing_subscriber::fmt::format::JsonFields;
+
+    let Some(span) = ctx.span(id) else { return };
+    let mut extensions = span.extensions_mut();
+    if let Some(fields) = extensions.get_mut::<FormattedFields<JsonFields>>() {
+        if fields.fields == "{}" {
+            fields.fields.clear();
         }
     }
 }
