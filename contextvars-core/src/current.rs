@@ -261,7 +261,8 @@ impl<'a> Entered<'a> {
     /// The rest of [`new`](Self::new) for a context that carries companion states.
     /// [`Context::run`](crate::Context::run) takes this path in a branch of its own, decided
     /// before entering, so that its common path has no call that may unwind.
-    #[inline]
+    #[allow(clippy::inline_always)] // measured: left to the inliner, a poll called it out of line
+    #[inline(always)]
     fn enter_companions(
         previous: *mut ContextData,
         carried: &'a [Arc<dyn CarriedState>],
