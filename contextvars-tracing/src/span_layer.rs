@@ -25,7 +25,8 @@ use crate::span::{field_set, with_values};
 ///
 /// Add it last, after the layers that should see the values (`registry().with(fmt).with(otel)
 /// .with(spans)`): a layer learns of a span before it is given the span's records only if it
-/// comes earlier.
+/// comes earlier. It needs a subscriber that looks spans up, as `tracing_subscriber::registry()`
+/// does.
 ///
 /// A span that declares a field of a variable's name itself (one opened from a
 /// [`SpanTemplate`](crate::SpanTemplate), a request span) is left to record it: each variable appears once per span.
