@@ -203,11 +203,69 @@ fn find(type_id: TypeId) -> Option<&'static dyn ErasedCompanion> {
 /// What a context carries: one state per companion that captured one. A thin pointer, so that
 /// a context grows by one word, to the states themselves (no vector in between): entering
 /// reaches a state in one load.
-pub(crate) type Carried = Option<ThinArc<(), Arc<dyn CarriedState>>>;
+pub(crate) type Carried = Option<ThinArc<(), Carrying>>;
+
+/// One companion's state in a context, with the functions that enter and leave it resolved
+/// when it was made: a switch calls them directly, with no vtable to read on the way.
+#[derive(Clone)]
+pub(crate) struct Carrying {
+    enter: unsafe fn(*const ()),
+    exit: unsafe fn(*const ()),
+    /// The `State<C>` that `state` holds, for `enter` and `exit`.
+    data: *const (),
+    state: Arc<dyn CarriedState>,
+}
+
+// SAFETY: `data` points into the `State<C>` that `state` owns, which is `Send + Sync`
+// (`Companion` and its `State` are); the functions are plain function pointers.
+unsafe impl Send for Carrying {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Carrying {}
+
+impl Carrying {
+    fn new<C: Companion>(state: State<C>) -> Carrying {
+        /// # Safety
+        /// `data` must point to a live `State<C>`.
+        unsafe fn enter<C: Companion>(data: *const ()) {
+            // SAFETY: the caller's guarantee.
+            let state = unsafe { &*data.cast::<State<C>>() };
+            state.companion.enter(&state.state);
+        }
+
+        /// # Safety
+        /// As for `enter`.
+        unsafe fn exit<C: Companion>(data: *const ()) {
+            // SAFETY: the caller's guarantee.
+            let state = unsafe { &*data.cast::<State<C>>() };
+            state.companion.exit(&state.state);
+        }
+
+        let state = Arc::new(state);
+        Carrying {
+            enter: enter::<C>,
+            exit: exit::<C>,
+            data: Arc::as_ptr(&state).cast(),
+            state,
+        }
+    }
+
+    #[inline]
+    fn enter(&self) {
+        // SAFETY: `data` points to the `State<C>` that `self.state` keeps alive, and `enter`
+        // was made for that `C` in `new` (a clone copies all three together).
+        unsafe { (self.enter)(self.data) }
+    }
+
+    #[inline]
+    fn exit(&self) {
+        // SAFETY: as in `enter`.
+        unsafe { (self.exit)(self.data) }
+    }
+}
 
 /// The states a context carries, as a slice.
 #[inline]
-pub(crate) fn states(carried: &Carried) -> Option<&[Arc<dyn CarriedState>]> {
+pub(crate) fn states(carried: &Carried) -> Option<&[Carrying]> {
     carried.as_deref().map(|states| &states.slice)
 }
 
@@ -224,7 +282,7 @@ pub(crate) fn capture() -> Carried {
 #[cold]
 #[inline(never)]
 fn capture_registered() -> Carried {
-    let states: Vec<Arc<dyn CarriedState>> = registered()
+    let states: Vec<Carrying> = registered()
         .filter_map(|registered| registered.companion.capture())
         .collect();
     if states.is_empty() {
@@ -238,7 +296,7 @@ fn capture_registered() -> Carried {
 /// are left again and the panic continues.
 #[allow(clippy::inline_always)] // measured: left to the inliner, a poll called it out of line
 #[inline(always)]
-pub(crate) fn enter_all(carried: &[Arc<dyn CarriedState>]) {
+pub(crate) fn enter_all(carried: &[Carrying]) {
     // One state, the common case (one companion registered): nothing to leave if it panics.
     if let [state] = carried {
         state.enter();
@@ -248,9 +306,9 @@ pub(crate) fn enter_all(carried: &[Arc<dyn CarriedState>]) {
 }
 
 #[inline(never)]
-fn enter_each(carried: &[Arc<dyn CarriedState>]) {
+fn enter_each(carried: &[Carrying]) {
     struct Unwind<'a> {
-        entered: &'a [Arc<dyn CarriedState>],
+        entered: &'a [Carrying],
     }
 
     impl Drop for Unwind<'_> {
@@ -271,7 +329,7 @@ fn enter_each(carried: &[Arc<dyn CarriedState>]) {
 /// Leaves every state of `carried`, last to first.
 #[allow(clippy::inline_always)] // as `enter_all`
 #[inline(always)]
-pub(crate) fn exit_all(carried: &[Arc<dyn CarriedState>]) {
+pub(crate) fn exit_all(carried: &[Carrying]) {
     if let [state] = carried {
         state.exit();
     } else {
@@ -280,7 +338,7 @@ pub(crate) fn exit_all(carried: &[Arc<dyn CarriedState>]) {
 }
 
 #[inline(never)]
-fn exit_each(carried: &[Arc<dyn CarriedState>]) {
+fn exit_each(carried: &[Carrying]) {
     for state in carried.iter().rev() {
         state.exit();
     }
@@ -288,14 +346,14 @@ fn exit_each(carried: &[Arc<dyn CarriedState>]) {
 
 /// A registered companion, with its type erased.
 trait ErasedCompanion: Send + Sync {
-    fn capture(&'static self) -> Option<Arc<dyn CarriedState>>;
+    fn capture(&'static self) -> Option<Carrying>;
     fn as_any(&'static self) -> &'static dyn Any;
 }
 
 impl<C: Companion> ErasedCompanion for C {
-    fn capture(&'static self) -> Option<Arc<dyn CarriedState>> {
+    fn capture(&'static self) -> Option<Carrying> {
         let state = Companion::capture(self)?;
-        Some(Arc::new(State {
+        Some(Carrying::new(State {
             companion: self,
             state,
         }))
@@ -307,9 +365,7 @@ impl<C: Companion> ErasedCompanion for C {
 }
 
 /// One companion's state in a context, with its type erased.
-pub(crate) trait CarriedState: Send + Sync {
-    fn enter(&self);
-    fn exit(&self);
+trait CarriedState: Send + Sync {
     fn companion_type(&self) -> TypeId;
     fn state(&self) -> &dyn Any;
 }
@@ -320,16 +376,6 @@ struct State<C: Companion> {
 }
 
 impl<C: Companion> CarriedState for State<C> {
-    #[inline]
-    fn enter(&self) {
-        self.companion.enter(&self.state);
-    }
-
-    #[inline]
-    fn exit(&self) {
-        self.companion.exit(&self.state);
-    }
-
     fn companion_type(&self) -> TypeId {
         TypeId::of::<C>()
     }
@@ -366,7 +412,8 @@ impl Context {
     pub fn companion_state<C: Companion>(&self) -> Option<&C::State> {
         states(&self.carried)?
             .iter()
-            .find(|state| state.companion_type() == TypeId::of::<C>())?
+            .find(|carrying| carrying.state.companion_type() == TypeId::of::<C>())?
+            .state
             .state()
             .downcast_ref()
     }
@@ -381,14 +428,14 @@ impl Context {
         let Some(companion) = companion.as_any().downcast_ref::<C>() else {
             return false;
         };
-        let mut kept: Vec<Arc<dyn CarriedState>> = states(&self.carried)
+        let mut kept: Vec<Carrying> = states(&self.carried)
             .unwrap_or_default()
             .iter()
-            .filter(|state| state.companion_type() != TypeId::of::<C>())
+            .filter(|carrying| carrying.state.companion_type() != TypeId::of::<C>())
             .cloned()
             .collect();
         if let Some(state) = state {
-            kept.push(Arc::new(State { companion, state }));
+            kept.push(Carrying::new(State { companion, state }));
         }
         self.carried = if kept.is_empty() {
             None
@@ -440,6 +487,25 @@ mod tests {
         }
     }
 
+    /// Carries only a state it is given; logs as `Named` does.
+    struct Given;
+
+    impl Companion for Given {
+        type State = String;
+
+        fn capture(&self) -> Option<String> {
+            None
+        }
+
+        fn enter(&self, state: &String) {
+            log(format!("enter given {state}"));
+        }
+
+        fn exit(&self, state: &String) {
+            log(format!("exit given {state}"));
+        }
+    }
+
     static V: ContextVar<u32> = ContextVar::new("v");
 
     #[test]
@@ -459,6 +525,27 @@ mod tests {
             ]
         );
         assert_eq!(inner.get(&V), Some(1));
+    }
+
+    #[test]
+    fn several_states_are_entered_in_order_and_left_in_reverse() {
+        register(Named);
+        register(Given);
+        let mut ctx = Context::new();
+        assert!(ctx.set_companion_state::<Named>(Some("a".to_owned())));
+        assert!(ctx.set_companion_state::<Given>(Some("b".to_owned())));
+        // Replacing one state keeps the other.
+        assert!(ctx.set_companion_state::<Named>(Some("c".to_owned())));
+        ctx.run(|| {});
+        assert_eq!(
+            take_log(),
+            ["enter given b", "enter c", "exit c", "exit given b"]
+        );
+        // A panic in the second leaves the first again.
+        assert!(ctx.set_companion_state::<Named>(Some("panic".to_owned())));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctx.run(|| {})));
+        assert!(result.is_err());
+        assert_eq!(take_log(), ["enter given b", "exit given b"]);
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Context {
 #[inline]
 fn run_carrying<R>(
     data: &mut ContextData,
-    carried: &[std::sync::Arc<dyn companion::CarriedState>],
+    carried: &[companion::Carrying],
     f: impl FnOnce() -> R,
 ) -> R {
     let _entered = current::Entered::new(data, Some(carried));

@@ -28,10 +28,9 @@ use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::companion::{self, CarriedState};
+use crate::companion::{self, Carrying};
 use crate::map::{InlineValue, Map, Value, ValueRef};
 
 /// The contents of a context: its identity and its bindings.
@@ -233,16 +232,13 @@ pub(crate) fn in_thread_context() -> bool {
 /// is current and left while it still is; a context that carries none pays one branch.
 pub struct Entered<'a> {
     previous: *mut ContextData,
-    carried: Option<&'a [Arc<dyn CarriedState>]>,
+    carried: Option<&'a [Carrying]>,
     _data: PhantomData<&'a mut ContextData>,
 }
 
 impl<'a> Entered<'a> {
     #[inline]
-    pub(crate) fn new(
-        data: &'a mut ContextData,
-        carried: Option<&'a [Arc<dyn CarriedState>]>,
-    ) -> Entered<'a> {
+    pub(crate) fn new(data: &'a mut ContextData, carried: Option<&'a [Carrying]>) -> Entered<'a> {
         let data: *mut ContextData = data;
         let previous = STATE.with(|state| {
             state.changed();
@@ -263,10 +259,7 @@ impl<'a> Entered<'a> {
     /// before entering, so that its common path has no call that may unwind.
     #[allow(clippy::inline_always)] // measured: left to the inliner, a poll called it out of line
     #[inline(always)]
-    fn enter_companions(
-        previous: *mut ContextData,
-        carried: &'a [Arc<dyn CarriedState>],
-    ) -> Entered<'a> {
+    fn enter_companions(previous: *mut ContextData, carried: &'a [Carrying]) -> Entered<'a> {
         let mut entered = Entered {
             previous,
             carried: None,
@@ -292,7 +285,7 @@ impl Drop for Entered<'_> {
 /// Leaves the companion states of a context, then restores the previous context, also if a
 /// companion panics.
 #[inline]
-fn leave_companions(previous: *mut ContextData, carried: &[Arc<dyn CarriedState>]) {
+fn leave_companions(previous: *mut ContextData, carried: &[Carrying]) {
     let _restore = Restore(previous);
     companion::exit_all(carried);
 }
