@@ -125,10 +125,16 @@ pub fn on_before_task_poll(meta: &TaskMeta<'_>) {
         if !local.frames.is_empty() {
             return false;
         }
+        let Some(slot) = local.frames.spare_capacity_mut().first_mut() else {
+            return false;
+        };
         let Some(claim) = STORE.claim_cached(id, &mut local.cache) else {
             return false;
         };
-        local.frames.push(Frame::enter(claim));
+        // Written in place: a frame built on the stack and then pushed costs a stalled copy.
+        slot.write(Frame::enter(claim));
+        // SAFETY: the vector was empty, and its first element is now initialised.
+        unsafe { local.frames.set_len(1) };
         true
     });
     if fast == Ok(true) {
@@ -263,6 +269,11 @@ struct Frame {
 
 impl Frame {
     /// Enters the claimed context on this thread.
+    ///
+    /// Inlined, as the store's per-poll steps are, so that the before-poll hook writes the
+    /// frame in place: as calls, the hooks cost about 4 ns a poll more.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // see above
     fn enter(claim: Claim<Id, Context>) -> Frame {
         // SAFETY: the claim owns the context until `Frame::leave` (or its drop) hands it back,
         // after this guard is dropped, and the context stays at this address until then (see
@@ -282,6 +293,8 @@ impl Frame {
     /// Leaves the context and hands it back through `cache`; returns it when the task ended
     /// (or it was a fresh one for this poll only), for the caller to drop with no borrow of the
     /// thread's state.
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // see `Frame::enter`
     fn leave(self, cache: &mut Cache<Id, Context>) -> Option<Context> {
         let mut frame = ManuallyDrop::new(self);
         // SAFETY: the frame is not dropped (it is in a `ManuallyDrop`), so its fields are

@@ -155,7 +155,8 @@ impl<K: Copy + Eq, T> Cache<K, T> {
 
     /// Keeps `cell`; returns the value of the cell it pushed out if that was the cell's last
     /// reference (see [`release`]).
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // part of the task hooks' per-poll path (measured)
     #[must_use]
     fn put(&mut self, key: K, cell: Arc<Cell<T>>) -> Option<T> {
         if self.cells.len() < CACHED {
@@ -274,7 +275,8 @@ impl<K: Copy + Eq + Hash, T, const SHARDS: usize> Store<K, T, SHARDS> {
     /// Claims the task's value for a poll if `cache` holds its cell and no other thread holds
     /// the value: the common poll, with no lock and no wait. `None` leaves everything as it was,
     /// for [`begin_poll`](Self::begin_poll).
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // part of the task hooks' per-poll path (measured)
     #[allow(clippy::unused_self)] // a method of the store, as its other transitions are
     pub(crate) fn claim_cached(&self, key: K, cache: &mut Cache<K, T>) -> Option<Claim<K, T>> {
         let position = cache.cells.iter().rposition(|(have, _)| *have == key)?;
@@ -323,7 +325,8 @@ impl<K: Copy + Eq + Hash, T, const SHARDS: usize> Store<K, T, SHARDS> {
     /// Hands a claimed value back at the end of its poll; returns it instead when the task
     /// terminated during the poll, for the caller to drop (or the value of a cell the cache
     /// pushed out, if it was that cell's last reference).
-    #[inline]
+    #[inline(always)]
+    #[allow(clippy::inline_always)] // part of the task hooks' per-poll path (measured)
     #[allow(clippy::unused_self)] // a method of the store, as its other transitions are
     pub(crate) fn end_poll(&self, claim: Claim<K, T>, cache: &mut Cache<K, T>) -> Option<T> {
         if claim.ends() {
