@@ -16,7 +16,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use store::{Begin, Cache, Store};
+use store::{Begin, Cache, Claim, Store};
 
 /// A task's value: what the polls wrote, and a count of its drops.
 struct Value(u64, Arc<AtomicUsize>);
@@ -64,6 +64,24 @@ fn poll(store: &TestStore, cache: &mut Cache<u64, Value>, expect: &[u64], write:
     );
     drop(store.end_poll(claim, cache));
     true
+}
+
+/// A task spawned with `Value(0, drops)` and claimed by a first poll on this thread.
+fn spawned_and_claimed() -> (
+    Arc<AtomicUsize>,
+    Arc<TestStore>,
+    Cache<u64, Value>,
+    Claim<u64, Value>,
+) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let store = Arc::new(TestStore::new());
+    drop(store.spawn(TASK, Value(0, Arc::clone(&drops))));
+    let mut cache = Cache::new();
+    let (Begin::Claimed(claim), _) = store.begin_poll(TASK, &mut cache, SPINS, || unreachable!())
+    else {
+        panic!("claimed");
+    };
+    (drops, store, cache, claim)
 }
 
 #[test]
@@ -156,15 +174,7 @@ fn termination_races_the_after_poll_hook_and_the_value_is_dropped_once() {
     // Shutdown (or an abort) terminating the task on one thread while the thread that polled
     // it last is still in its after-poll hook.
     model(|| {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let store = Arc::new(TestStore::new());
-        drop(store.spawn(TASK, Value(0, Arc::clone(&drops))));
-        let mut cache = Cache::new();
-        let (Begin::Claimed(claim), _) =
-            store.begin_poll(TASK, &mut cache, SPINS, || unreachable!())
-        else {
-            panic!("claimed");
-        };
+        let (drops, store, mut cache, claim) = spawned_and_claimed();
         let terminator = {
             let store = Arc::clone(&store);
             thread::spawn(move || drop(store.terminate(TASK, SPINS).expect("the task is filed")))
@@ -183,15 +193,7 @@ fn a_task_that_ends_in_its_poll_is_dropped_by_its_poller_while_a_late_poll_races
     // The task returns inside its poll on one thread (the terminate hook runs there, inside the
     // poll), while a poll that tokio handed out before the end races its hooks on another.
     model(|| {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let store = Arc::new(TestStore::new());
-        drop(store.spawn(TASK, Value(0, Arc::clone(&drops))));
-        let mut cache = Cache::new();
-        let (Begin::Claimed(claim), _) =
-            store.begin_poll(TASK, &mut cache, SPINS, || unreachable!())
-        else {
-            panic!("claimed");
-        };
+        let (drops, store, mut cache, claim) = spawned_and_claimed();
         let late = {
             let store = Arc::clone(&store);
             thread::spawn(move || {
