@@ -14,6 +14,15 @@
 //!
 //! `set/leak_check_off` and `set/leak_check_report` set a variable outside any task with the
 //! check off (the release default) and on (the debug default).
+//!
+//! On a machine too busy for criterion, `HOOKS_INTERLEAVED=<rounds>` runs `poll10k/plain` and
+//! `poll10k/hooked` instead, a round of each in turn so that both see the same load, and prints
+//! the fastest and the median round of each, per poll, and their ratio:
+//!
+//! ```text
+//! HOOKS_INTERLEAVED=300 RUSTFLAGS="--cfg tokio_unstable" CARGO_TARGET_DIR=target/tokio_unstable \
+//!   cargo bench -p contextvars-benches --bench hooks
+//! ```
 
 use std::hint::black_box;
 #[cfg(tokio_unstable)]
@@ -23,7 +32,7 @@ use contextvars::ContextVar;
 use contextvars::tokio::{LeakCheck, set_leak_check};
 #[cfg(tokio_unstable)]
 use criterion::Throughput;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 #[cfg(tokio_unstable)]
 use tokio::runtime::Runtime;
 
@@ -134,5 +143,51 @@ fn set(c: &mut Criterion) {
     g.finish();
 }
 
+/// `poll10k/plain` and `poll10k/hooked` in alternating rounds (see the module docs).
+#[cfg(tokio_unstable)]
+fn interleaved(rounds: usize) {
+    use std::time::Instant;
+
+    /// Nanoseconds per poll of one round on `runtime`.
+    fn round(runtime: &Runtime) -> f64 {
+        let start = Instant::now();
+        runtime.block_on(async {
+            black_box(tokio::spawn(yield_and_read()).await.expect("no panic"));
+        });
+        start.elapsed().as_secs_f64() * 1e9 / f64::from(N)
+    }
+
+    let (plain, hooked) = runtimes();
+    let (mut plain_ns, mut hooked_ns) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        plain_ns.push(round(&plain));
+        hooked_ns.push(round(&hooked));
+    }
+    plain_ns.sort_by(f64::total_cmp);
+    hooked_ns.sort_by(f64::total_cmp);
+    let (plain_min, plain_median) = (plain_ns[0], plain_ns[plain_ns.len() / 2]);
+    let (hooked_min, hooked_median) = (hooked_ns[0], hooked_ns[hooked_ns.len() / 2]);
+    println!(
+        "poll10k per poll, {rounds} rounds: plain {plain_min:.1} ns (median {plain_median:.1}), \
+         hooked {hooked_min:.1} ns (median {hooked_median:.1}), ratio {:.3} (median {:.3})",
+        hooked_min / plain_min,
+        hooked_median / plain_median,
+    );
+}
+
 criterion_group!(benches, hooks, set);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(rounds) = std::env::var("HOOKS_INTERLEAVED") {
+        let rounds: usize = rounds
+            .parse()
+            .expect("HOOKS_INTERLEAVED is a number of rounds");
+        #[cfg(tokio_unstable)]
+        interleaved(rounds);
+        #[cfg(not(tokio_unstable))]
+        eprintln!("HOOKS_INTERLEAVED={rounds} needs RUSTFLAGS=\"--cfg tokio_unstable\"");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

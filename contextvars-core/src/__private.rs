@@ -51,6 +51,7 @@ impl Default for ModuleVars {
 
 /// Not public API, used by the facade's task hooks: makes `context` current until the guard
 /// drops, for hooks that enter and leave in separate calls.
+#[inline]
 pub fn enter(context: &mut Context) -> Entered<'_> {
     context.enter()
 }

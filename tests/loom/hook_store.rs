@@ -16,7 +16,7 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use store::{Begin, Cache, Store};
+use store::{Begin, Cache, Claim, Store};
 
 /// A task's value: what the polls wrote, and a count of its drops.
 struct Value(u64, Arc<AtomicUsize>);
@@ -44,10 +44,17 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// One poll: claims the value, checks what the previous poll wrote and writes its own; true
 /// when it was claimed.
 fn poll(store: &TestStore, cache: &mut Cache<u64, Value>, expect: &[u64], write: u64) -> bool {
-    let (begin, replaced) = store.begin_poll(TASK, cache, SPINS, || unreachable!());
-    assert!(replaced.is_none());
-    let Begin::Claimed(claim) = begin else {
-        return false;
+    // As the hooks do: the cell this thread cached first, then the store.
+    let claim = match store.claim_cached(TASK, cache) {
+        Some(claim) => claim,
+        None => {
+            let (begin, replaced) = store.begin_poll(TASK, cache, SPINS, || unreachable!());
+            assert!(replaced.is_none());
+            let Begin::Claimed(claim) = begin else {
+                return false;
+            };
+            claim
+        }
     };
     // SAFETY: the claim owns the value until it is handed back.
     let seen = claim.with_value(|value| unsafe { std::mem::replace(&mut (*value).0, write) });
@@ -57,6 +64,24 @@ fn poll(store: &TestStore, cache: &mut Cache<u64, Value>, expect: &[u64], write:
     );
     drop(store.end_poll(claim, cache));
     true
+}
+
+/// A task spawned with `Value(0, drops)` and claimed by a first poll on this thread.
+fn spawned_and_claimed() -> (
+    Arc<AtomicUsize>,
+    Arc<TestStore>,
+    Cache<u64, Value>,
+    Claim<u64, Value>,
+) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let store = Arc::new(TestStore::new());
+    drop(store.spawn(TASK, Value(0, Arc::clone(&drops))));
+    let mut cache = Cache::new();
+    let (Begin::Claimed(claim), _) = store.begin_poll(TASK, &mut cache, SPINS, || unreachable!())
+    else {
+        panic!("claimed");
+    };
+    (drops, store, cache, claim)
 }
 
 #[test]
@@ -91,10 +116,53 @@ fn the_next_poll_on_another_thread_races_the_previous_poller_s_after_poll_hook()
         let claimed = poll(&store, &mut cache, &[1], 2);
         first.join().unwrap();
         let expected = if claimed { 2 } else { 1 };
-        let Ok(Some(value)) = store.terminate(TASK) else {
+        let Ok(Some(value)) = store.terminate(TASK, SPINS) else {
             panic!("the store owns the value after both polls");
         };
         assert_eq!(value.0, expected);
+        drop(value);
+        drop(cache);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_poll_from_a_thread_s_cache_sees_the_writes_of_a_poll_on_another_thread() {
+    // Polls on two threads in turn, A, B, A: the third claims the cell A cached, which B's
+    // poll handed back, perhaps after the third began.
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let store = Arc::new(TestStore::new());
+        drop(store.spawn(TASK, Value(0, Arc::clone(&drops))));
+        let mut cache = Cache::new();
+        assert!(poll(&store, &mut cache, &[0], 1));
+        let second_ran = Arc::new(AtomicBool::new(false));
+        let second = {
+            let (store, second_ran) = (Arc::clone(&store), Arc::clone(&second_ran));
+            thread::spawn(move || {
+                let mut cache = Cache::new();
+                let (Begin::Claimed(claim), _) =
+                    store.begin_poll(TASK, &mut cache, SPINS, || unreachable!())
+                else {
+                    panic!("the first poll handed the value back");
+                };
+                second_ran.store(true, Ordering::Release);
+                // A write after `run`, in the after-poll hook (leaving the context): only the
+                // hand-back orders it before the next poll.
+                // SAFETY: the claim owns the value.
+                claim.with_value(|value| unsafe { (*value).0 = 2 });
+                drop(store.end_poll(claim, &mut cache));
+            })
+        };
+        while !second_ran.load(Ordering::Acquire) {
+            thread::yield_now();
+        }
+        let claimed = poll(&store, &mut cache, &[2], 3);
+        second.join().unwrap();
+        let Ok(Some(value)) = store.terminate(TASK, SPINS) else {
+            panic!("the store owns the value after the polls");
+        };
+        assert_eq!(value.0, if claimed { 3 } else { 2 });
         drop(value);
         drop(cache);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
@@ -106,23 +174,47 @@ fn termination_races_the_after_poll_hook_and_the_value_is_dropped_once() {
     // Shutdown (or an abort) terminating the task on one thread while the thread that polled
     // it last is still in its after-poll hook.
     model(|| {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let store = Arc::new(TestStore::new());
-        drop(store.spawn(TASK, Value(0, Arc::clone(&drops))));
-        let mut cache = Cache::new();
-        let (Begin::Claimed(claim), _) =
-            store.begin_poll(TASK, &mut cache, SPINS, || unreachable!())
-        else {
-            panic!("claimed");
-        };
+        let (drops, store, mut cache, claim) = spawned_and_claimed();
         let terminator = {
             let store = Arc::clone(&store);
-            thread::spawn(move || drop(store.terminate(TASK).expect("the task is filed")))
+            thread::spawn(move || drop(store.terminate(TASK, SPINS).expect("the task is filed")))
         };
         // SAFETY: the claim owns the value.
         claim.with_value(|value| unsafe { (*value).0 = 1 });
         drop(store.end_poll(claim, &mut cache));
         terminator.join().unwrap();
+        drop(cache);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_task_that_ends_in_its_poll_is_dropped_by_its_poller_while_a_late_poll_races() {
+    // The task returns inside its poll on one thread (the terminate hook runs there, inside the
+    // poll), while a poll that tokio handed out before the end races its hooks on another.
+    model(|| {
+        let (drops, store, mut cache, claim) = spawned_and_claimed();
+        let late = {
+            let store = Arc::clone(&store);
+            thread::spawn(move || {
+                let mut cache = Cache::new();
+                let (begin, replaced) = store.begin_poll(TASK, &mut cache, SPINS, || {
+                    Value(7, Arc::new(AtomicUsize::new(0)))
+                });
+                assert!(replaced.is_none());
+                if let Begin::Claimed(claim) = begin {
+                    drop(store.end_poll(claim, &mut cache));
+                }
+            })
+        };
+        // SAFETY: the claim owns the value.
+        claim.with_value(|value| unsafe { (*value).0 = 1 });
+        store.terminate_claimed(&claim);
+        let value = store.end_poll(claim, &mut cache);
+        assert!(matches!(value, Some(Value(1, _))));
+        drop(value);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        late.join().unwrap();
         drop(cache);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     });
@@ -148,7 +240,7 @@ fn termination_races_a_before_poll_hook_and_the_value_is_dropped_once() {
                 }
             })
         };
-        drop(store.terminate(TASK));
+        drop(store.terminate(TASK, SPINS));
         poller.join().unwrap();
         // The value of the task, whichever thread dropped it, went exactly once; a poll that
         // came after the termination made a fresh value (not this task's) and left it filed.
@@ -177,12 +269,12 @@ fn spawns_and_polls_of_two_tasks_on_three_threads_keep_their_values_apart() {
         assert!(poll(&store, &mut cache, &[0, 1], 1));
         poller.join().unwrap();
         spawner.join().unwrap();
-        let Ok(Some(other)) = store.terminate(2) else {
+        let Ok(Some(other)) = store.terminate(2, SPINS) else {
             panic!("the second task's value is filed");
         };
         assert_eq!(other.0, 20);
         drop(other);
-        drop(store.terminate(TASK));
+        drop(store.terminate(TASK, SPINS));
         drop(cache);
         assert_eq!(drops.load(Ordering::SeqCst), 2);
     });
