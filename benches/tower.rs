@@ -7,6 +7,11 @@
 //! - `ours_reading_baggage`: the same layer trusting incoming baggage (the request has none),
 //!   which resets every variable before reading the baggage, as the layer did for all requests
 //!   before a variable with a header value was no longer reset first;
+//! - `ours_no_headers`: `ours` for a request without the two headers: both variables reset to
+//!   fresh defaults (`String::new()`, `String::from("anonymous")`), each stored behind an `Arc`;
+//! - `ours_no_headers_inline_defaults`: the same with two `u64` variables, whose defaults
+//!   allocate nothing and are stored inline: the floor of a reset that built no default at all,
+//!   so `ours_no_headers` minus this is what the defaults themselves cost;
 //! - `tokio`: the same values from the headers into two `task_local!` scopes around the handler;
 //! - `tower_http`: tower-http's `SetRequestIdLayer` and `PropagateRequestIdLayer` around the
 //!   bare handler (one id, generated when absent, echoed on the response).
@@ -39,6 +44,17 @@ mod request {
     pub static USER_ID: String;
 }
 
+/// Variables whose defaults allocate nothing and are stored inline in the map.
+mod inline_defaults {
+    use contextvars::context_var;
+
+    #[context_var(default = 0)]
+    pub static REQUEST_ID: u64;
+
+    #[context_var(default = 7)]
+    pub static USER_ID: u64;
+}
+
 tokio::task_local! {
     static TOKIO_REQUEST_ID: String;
     static TOKIO_USER_ID: String;
@@ -65,6 +81,12 @@ async fn read_vars(_: Request<()>) -> Result<Response<usize>, Infallible> {
     let len = request::REQUEST_ID.with(|id| id.map_or(0, String::len))
         + request::USER_ID.with(|user| user.map_or(0, String::len));
     Ok(Response::new(len))
+}
+
+/// The handler under the layer of `u64` variables: reads both.
+async fn read_u64_vars(_: Request<()>) -> Result<Response<usize>, Infallible> {
+    let sum = inline_defaults::REQUEST_ID.get() + inline_defaults::USER_ID.get();
+    Ok(Response::new(usize::try_from(sum).unwrap_or(0)))
 }
 
 /// Calls `service` once and polls its future to completion, which it reaches at once.
@@ -115,6 +137,34 @@ fn bench_request(c: &mut Criterion) {
         .layer(service_fn(read_vars));
     group.bench_function("ours_reading_baggage", |b| {
         b.iter(|| black_box(call(&mut ours_baggage, black_box(request()))));
+    });
+
+    let no_headers = || Request::new(());
+    let mut ours_no_headers = layer.clone().layer(service_fn(read_vars));
+    group.bench_function("ours_no_headers", |b| {
+        b.iter(|| black_box(call(&mut ours_no_headers, black_box(no_headers()))));
+    });
+
+    let parse = |value: Option<&http::HeaderValue>| {
+        value
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    let mut ours_inline_defaults = ContextLayer::new()
+        .reset(&module_vars!(inline_defaults))
+        .header_var(
+            &inline_defaults::REQUEST_ID,
+            HeaderName::from_static("x-request-id"),
+            parse,
+        )
+        .header_var(
+            &inline_defaults::USER_ID,
+            HeaderName::from_static("x-user-id"),
+            parse,
+        )
+        .layer(service_fn(read_u64_vars));
+    group.bench_function("ours_no_headers_inline_defaults", |b| {
+        b.iter(|| black_box(call(&mut ours_inline_defaults, black_box(no_headers()))));
     });
 
     let mut tokio = service_fn(|request: Request<()>| {
