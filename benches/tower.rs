@@ -14,7 +14,12 @@
 //!   so `ours_no_headers` minus this is what the defaults themselves cost;
 //! - `tokio`: the same values from the headers into two `task_local!` scopes around the handler;
 //! - `tower_http`: tower-http's `SetRequestIdLayer` and `PropagateRequestIdLayer` around the
-//!   bare handler (one id, generated when absent, echoed on the response).
+//!   bare handler (one id, generated when absent, echoed on the response);
+//! - `axum_bare`, `axum_ours`, `axum_noop_layer`: `bare` and `ours` as the route of an axum
+//!   `Router`, the layer added with `Router::layer` as an axum app adds it, and a layer that
+//!   does nothing added the same way: axum boxes a layered route once more, clones it for every
+//!   request and boxes a response body of another type, so `axum_noop_layer` minus `axum_bare`
+//!   is what any layer costs there, and `axum_ours` minus `axum_noop_layer` what this one adds.
 //!
 //! Every service is ready at once and its future completes on the first poll, which this bench
 //! does with a no-op waker: the figures are the per-request cost of each approach, without an
@@ -26,10 +31,12 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::task::{self, Poll, Waker};
 
+use axum::routing::get;
 use contextvars::baggage::Accept;
 use contextvars::module_vars;
 use contextvars_tower::ContextLayer;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderName, Request, Response};
 use tower::{Layer, Service, ServiceBuilder, service_fn};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -90,7 +97,7 @@ async fn read_u64_vars(_: Request<()>) -> Result<Response<usize>, Infallible> {
 }
 
 /// Calls `service` once and polls its future to completion, which it reaches at once.
-fn call<S: Service<Request<()>>>(service: &mut S, request: Request<()>) -> S::Response {
+fn call<B, S: Service<Request<B>>>(service: &mut S, request: Request<B>) -> S::Response {
     let mut cx = task::Context::from_waker(Waker::noop());
     assert!(service.poll_ready(&mut cx).is_ready());
     let mut future = pin!(service.call(request));
@@ -190,9 +197,54 @@ fn bench_request(c: &mut Criterion) {
         b.iter(|| black_box(call(&mut tower_http, black_box(request()))));
     });
 
+    bench_axum(&mut group, &layer);
+
     group.finish();
     // The layer set the variables in each request's own context only.
     assert!(!request::REQUEST_ID.is_set());
+}
+
+/// The request through an axum `Router`: bare, with a layer that does nothing, with `layer`.
+fn bench_axum(group: &mut BenchmarkGroup<'_, WallTime>, layer: &ContextLayer) {
+    let axum_request = || {
+        Request::builder()
+            .uri("/")
+            .header("x-request-id", "req-7")
+            .header("x-user-id", "user-7")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let bare_route = || {
+        axum::Router::new().route(
+            "/",
+            get(|request: axum::extract::Request| async move {
+                let id = header(request.headers(), "x-request-id", "");
+                let user = header(request.headers(), "x-user-id", "anonymous");
+                black_box(id.len() + user.len());
+            }),
+        )
+    };
+    let mut axum_bare = bare_route();
+    group.bench_function("axum_bare", |b| {
+        b.iter(|| black_box(call(&mut axum_bare, black_box(axum_request()))));
+    });
+    let mut axum_noop_layer = bare_route().layer(tower::layer::layer_fn(|inner| inner));
+    group.bench_function("axum_noop_layer", |b| {
+        b.iter(|| black_box(call(&mut axum_noop_layer, black_box(axum_request()))));
+    });
+    let mut axum_ours = axum::Router::new()
+        .route(
+            "/",
+            get(|| async {
+                let len = request::REQUEST_ID.with(|id| id.map_or(0, String::len))
+                    + request::USER_ID.with(|user| user.map_or(0, String::len));
+                black_box(len);
+            }),
+        )
+        .layer(layer.clone());
+    group.bench_function("axum_ours", |b| {
+        b.iter(|| black_box(call(&mut axum_ours, black_box(axum_request()))));
+    });
 }
 
 criterion_group!(benches, bench_request);
