@@ -281,8 +281,10 @@ def goals_table(w, rust, passes, memory, wrk):
         emit(what, rust.get(ours_spec)[0], rust.get(peer_spec)[0], goal, goal_kind)
     with_layer = wrk.get("with_layer")
     without = wrk.get("without_layer")
+    with_echo = wrk.get("with_layer_and_echo")
     what = (f"`request_server` `/remember` under wrk, {wrk.get('connections', 32)} connections, "
-            "req/s with the layer (vs the same server without it)")
+            "req/s with `ContextLayer` alone (`--no-echo`; vs the same server with no layer, "
+            "`--no-layer`)")
     if with_layer and without:
         r = with_layer / without
         total += 1
@@ -291,6 +293,10 @@ def goals_table(w, rust, passes, memory, wrk):
           f"{'met' if r >= 0.97 else '**missed**'} |")
     else:
         w(f"| {what} | – | – | – | ≥ 0.97 | not measured ({wrk.get('note', 'no wrk run')}) |")
+    if with_echo and without:
+        w(f"| the same with `ContextLayer` and `EchoHeaderLayer` (the example's default: the "
+          f"request id sent back as a header, 23 bytes more per response) | {with_echo:,.0f} req/s | "
+          f"{without:,.0f} req/s | {with_echo / without:.2f} | – | – |")
     w("")
     w(f"**Goals met: {met_n} of {total}.**")
     w("")
@@ -432,7 +438,8 @@ def main():
     ap.add_argument("--criterion", required=True)
     ap.add_argument("--cpython", nargs="+", required=True)
     ap.add_argument("--memory")
-    ap.add_argument("--wrk", help="JSON from bench.sh's wrk step: with_layer / without_layer req/s")
+    ap.add_argument("--wrk", help="JSON from bench.sh's wrk step: with_layer / without_layer / "
+                    "with_layer_and_echo req/s")
     ap.add_argument("--meta", nargs="*", default=[])
     ap.add_argument("--out", required=True)
     args = ap.parse_args()

@@ -262,18 +262,19 @@ impl Config {
         self.reset_unset = VarSet::new(unset);
     }
 
-    /// Whether incoming baggage may set variables, between the resets and the headers.
-    fn reads_baggage(&self) -> bool {
+    /// Whether incoming baggage may set variables in this request, between the resets and the
+    /// headers: never without a `baggage` header, unless a propagator reads the headers.
+    fn reads_baggage(&self, headers: &HeaderMap) -> bool {
         #[cfg(feature = "opentelemetry")]
         if self.propagator.is_some() {
             return true;
         }
-        !self.baggage.is_none()
+        !self.baggage.is_none() && headers.contains_key(crate::baggage::HEADER)
     }
 
     /// Runs inside the request's context: the resets, then the baggage, then the headers.
     fn start_request<B>(&self, request: &mut Request<B>) {
-        if self.reads_baggage() {
+        if self.reads_baggage(request.headers()) {
             if !self.reset.is_empty() {
                 self.reset.reset();
             }
@@ -288,8 +289,8 @@ impl Config {
                 (header_var.set)(request.headers().get(&header_var.header));
             }
         } else {
-            // The same end state with no baggage in between: a variable with a header is
-            // reset only when the header gives it no value.
+            // The same end state with no baggage in between (none accepted, or none sent): a
+            // variable with a header is reset only when the header gives it no value.
             if !self.reset_unset.is_empty() {
                 self.reset_unset.reset();
             }

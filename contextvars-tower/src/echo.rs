@@ -5,7 +5,6 @@ use std::fmt::{self, Display};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{self, Poll, ready};
 
 use contextvars::ContextVar;
@@ -48,10 +47,20 @@ use tower_service::Service;
 #[derive(Clone)]
 pub struct EchoHeaderLayer {
     header: HeaderName,
-    read: Arc<ReadHeader>,
+    /// The variable itself: a copy per request costs no reference count.
+    var: &'static dyn Echo,
 }
 
-type ReadHeader = dyn Fn() -> Option<HeaderValue> + Send + Sync;
+/// A variable whose value can be sent as a header value.
+trait Echo: Send + Sync {
+    fn header_value(&self) -> Option<HeaderValue>;
+}
+
+impl<T: Display + Send + Sync + 'static> Echo for ContextVar<T> {
+    fn header_value(&self) -> Option<HeaderValue> {
+        header_value(self)
+    }
+}
 
 impl EchoHeaderLayer {
     /// Echoes `var` as the response header `header`.
@@ -60,10 +69,7 @@ impl EchoHeaderLayer {
     where
         T: Display + Send + Sync + 'static,
     {
-        EchoHeaderLayer {
-            header,
-            read: Arc::new(move || header_value(var)),
-        }
+        EchoHeaderLayer { header, var }
     }
 }
 
@@ -147,7 +153,7 @@ where
         let this = self.project();
         let mut response = ready!(this.inner.poll(cx))?;
         if !response.headers().contains_key(&this.layer.header) {
-            if let Some(value) = (this.layer.read)() {
+            if let Some(value) = this.layer.var.header_value() {
                 response
                     .headers_mut()
                     .insert(this.layer.header.clone(), value);

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use contextvars::baggage::Accept;
-use contextvars::{Context, context_var};
+use contextvars::{Context, VarSet, context_var};
 use contextvars_tower::{ContextLayer, PropagateLayer};
 use futures::executor::block_on;
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -69,6 +69,50 @@ fn a_header_var_is_never_overwritten_by_baggage() {
         serve(layer, &[b"USER_ID=root,tenant=acme"]),
         seen("acme", 0)
     );
+}
+
+/// A layer that trusts baggage and resets its variables: the request's values are the same
+/// whether it carries a `baggage` header or not, when the baggage names none of them.
+#[test]
+fn the_resets_are_the_same_with_and_without_baggage() {
+    let mut base = Context::new();
+    base.run(|| {
+        drop(TENANT.set("from-base".to_owned()));
+        drop(USER_ID.set("from-base".to_owned()));
+    });
+    let resets = VarSet::new(
+        contextvars::registry::all()
+            .filter(|r| r.is(&TENANT) || r.is(&USER_ID))
+            .collect(),
+    );
+    let layer = || {
+        ContextLayer::with_base(base.clone())
+            .reset(&resets)
+            .accept_baggage(Accept::all())
+    };
+    // The user id from its header; the tenant reset, or from the baggage.
+    assert_eq!(serve(layer(), &[]), seen("none", 0));
+    assert_eq!(serve(layer(), &[b"other=1"]), seen("none", 0));
+    assert_eq!(serve(layer(), &[b"tenant=acme"]), seen("acme", 0));
+    // No `x-user-id`: the user id reset to its default too.
+    let user_without_header = |baggage: Option<&'static str>| {
+        let service = layer()
+            .header_var(&USER_ID, HeaderName::from_static("x-user-id"), |v| {
+                v.map(|v| v.to_str().unwrap().to_owned())
+            })
+            .layer(service_fn(|_: Request<()>| async {
+                Ok::<_, Infallible>(Response::new((TENANT.get(), USER_ID.get())))
+            }));
+        let mut request = Request::builder();
+        if let Some(baggage) = baggage {
+            request = request.header("baggage", baggage);
+        }
+        let response = block_on(service.oneshot(request.body(()).unwrap())).unwrap();
+        response.body().get_ref().clone()
+    };
+    let reset = ("none".to_owned(), "anonymous".to_owned());
+    assert_eq!(user_without_header(None), reset);
+    assert_eq!(user_without_header(Some("other=1")), reset);
 }
 
 #[test]

@@ -13,8 +13,10 @@
 //! ```
 //!
 //! Options: `--port N` (default 0: any free port), `--requests N`, `--concurrency N` (default
-//! 256), `--no-layer`, `--tower-http` (serving only: tower-http's request-id layers instead of
-//! the context layer, to compare costs), `--log` (log every request in `--requests` mode too),
+//! 256), `--no-layer`, `--no-echo` (serving only: the context layer without the echo of the
+//! request id on every response, to measure the context layer alone against `--no-layer`),
+//! `--tower-http` (serving only: tower-http's request-id layers instead of the context layer, to
+//! compare costs), `--log` (log every request in `--requests` mode too),
 //! `--log-format text|json` (default text: JSON writes one object per line, the request id and
 //! user as top-level keys).
 
@@ -30,10 +32,22 @@ struct Options {
     port: u16,
     requests: Option<usize>,
     concurrency: usize,
-    with_layer: bool,
-    tower_http: bool,
+    layers: Layers,
     log: bool,
     log_format: app::LogFormat,
+}
+
+/// What the server's routes are wrapped in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layers {
+    /// The context layer and the echo of the request id on every response: the app.
+    ContextAndEcho,
+    /// The context layer alone (`--no-echo`).
+    Context,
+    /// No layer (`--no-layer`).
+    None,
+    /// tower-http's request-id layers instead (`--tower-http`).
+    TowerHttp,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -41,8 +55,7 @@ fn parse_options() -> Result<Options, String> {
         port: 0,
         requests: None,
         concurrency: 256,
-        with_layer: true,
-        tower_http: false,
+        layers: Layers::ContextAndEcho,
         log: false,
         log_format: app::LogFormat::Text,
     };
@@ -67,11 +80,13 @@ fn parse_options() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--concurrency: {e}"))?;
             }
-            "--no-layer" => options.with_layer = false,
-            "--tower-http" => {
-                options.with_layer = false;
-                options.tower_http = true;
+            "--no-layer" => options.layers = Layers::None,
+            "--no-echo" => {
+                if options.layers == Layers::ContextAndEcho {
+                    options.layers = Layers::Context;
+                }
             }
+            "--tower-http" => options.layers = Layers::TowerHttp,
             "--log" => options.log = true,
             "--log-format" => options.log_format = value("--log-format")?.parse()?,
             other => return Err(format!("unknown argument `{other}`")),
@@ -106,33 +121,36 @@ async fn main() -> ExitCode {
     let addr = listener
         .local_addr()
         .expect("a bound listener has an address");
-    let layer = match (options.with_layer, options.tower_http) {
-        (true, _) => "with the context layer",
-        (false, false) => "without the context layer",
-        (false, true) => "with tower-http's request-id layers instead of the context layer",
+    let layer = match options.layers {
+        Layers::ContextAndEcho => "with the context layer and the echo of the request id",
+        Layers::Context => "with the context layer, without the echo of the request id",
+        Layers::None => "without the context layer",
+        Layers::TowerHttp => "with tower-http's request-id layers instead of the context layer",
     };
+    let with_layer = matches!(options.layers, Layers::ContextAndEcho | Layers::Context);
     println!("listening on http://{addr} ({layer})");
 
     let Some(requests) = options.requests else {
         let shutdown = async {
             tokio::signal::ctrl_c().await.expect("listen for Ctrl-C");
         };
-        let router = if options.tower_http {
-            router_with_tower_http()
-        } else {
-            app::router(options.with_layer)
+        let router = match options.layers {
+            Layers::ContextAndEcho => app::router(true),
+            Layers::Context => app::router_without_echo(),
+            Layers::None => app::router(false),
+            Layers::TowerHttp => router_with_tower_http(),
         };
         app::serve(listener, router, shutdown).await.expect("serve");
         return ExitCode::SUCCESS;
     };
 
-    let server = app::spawn(listener, options.with_layer);
+    let server = app::spawn(listener, with_layer);
     let start = Instant::now();
     let outcomes = app::send_requests(addr, requests, options.concurrency).await;
     let elapsed = start.elapsed();
     server.stop().await.expect("serve");
 
-    let summary = app::summarize(&outcomes, elapsed, options.with_layer);
+    let summary = app::summarize(&outcomes, elapsed, with_layer);
     for outcome in outcomes.iter().filter(|o| o.answer.is_err()).take(3) {
         eprintln!("request {} failed: {:?}", outcome.n, outcome.answer);
     }
@@ -144,7 +162,7 @@ async fn main() -> ExitCode {
     }
     println!("requests: {}", summary.requests);
     println!("errors: {}", summary.errors);
-    if options.with_layer {
+    if with_layer {
         println!("crosstalk: {}", summary.crosstalk);
     } else {
         println!("crosstalk: not checked (without the layer the answers cannot carry the values)");
@@ -172,7 +190,13 @@ async fn main() -> ExitCode {
 fn router_with_tower_http() -> axum::Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
-    app::router(false)
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+    // One `Router::layer`, as `app::router` adds its two.
+    app::router(false).layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(
+                x_request_id.clone(),
+                MakeRequestUuid,
+            ))
+            .layer(PropagateRequestIdLayer::new(x_request_id)),
+    )
 }

@@ -18,6 +18,7 @@ use contextvars::{context_var, module_vars};
 use contextvars_tower::{ContextLayer, EchoHeaderLayer};
 use contextvars_tracing::ContextFields;
 use tokio::net::{TcpListener, TcpSocket};
+use tower::ServiceBuilder;
 use tracing::info;
 
 use crate::http_client::{HttpClient, fetch};
@@ -138,20 +139,34 @@ where
     tracing::dispatcher::set_global_default(dispatch).expect("no other subscriber is set");
 }
 
-/// The app, with the layer or without it (to measure what the layer costs).
+/// The app, with the context layer and the echo of the request id on every response, or with
+/// neither.
 pub fn router(with_layer: bool) -> Router {
-    let router = Router::new()
+    if with_layer {
+        // One `Router::layer` for both: axum boxes each route once more, and clones it once more
+        // per request, for every call of `Router::layer`. The first layer of a `ServiceBuilder`
+        // is the outer one: the echo runs inside the request's context.
+        routes().layer(
+            ServiceBuilder::new()
+                .layer(layer())
+                .layer(EchoHeaderLayer::new(&REQUEST_ID, X_REQUEST_ID)),
+        )
+    } else {
+        routes()
+    }
+}
+
+/// The app with the context layer and without the echo: the same response headers as without
+/// the layer, so that the two measure what the context layer itself costs.
+pub fn router_without_echo() -> Router {
+    routes().layer(layer())
+}
+
+fn routes() -> Router {
+    Router::new()
         .route("/work/{n}", get(work))
         .route("/remember", get(remember))
-        .route("/stream/{n}", get(stream));
-    if with_layer {
-        // Layers added later are outer: the echo runs inside the request's context.
-        router
-            .layer(EchoHeaderLayer::new(&REQUEST_ID, X_REQUEST_ID))
-            .layer(layer())
-    } else {
-        router
-    }
+        .route("/stream/{n}", get(stream))
 }
 
 /// Answers `request_id=... user_id=...`, read three calls deep, across a sleep and a subtask.
