@@ -16,7 +16,7 @@
 //! table stands where `hamt.c` has a bitmap and a popcount: baseline x86-64 has no popcount
 //! instruction, and a byte load is cheaper than the software one (measured: a lookup at 100,000
 //! variables went from ~30 to ~14 ns). Slots are in no particular order; a removal moves the last
-//! slot into the hole. A slot is either an entry (key, variable metadata, value) or a child node
+//! slot into the hole. A slot is either an entry (below) or a child node
 //! one level deeper. Two keys that share a position at one level move into a child node
 //! together; a child left with a single entry after a removal is folded back into its parent, so
 //! the set of occupied positions at every level depends only on the set of keys.
@@ -44,11 +44,15 @@
 //! under a snapshot), then walk the trie; reads of the thread's current context usually skip
 //! both, served by the per-thread read cache of `crate::current`.
 //!
-//! **Values** of the plain primitive types of at most eight bytes (integers, floats, `bool`,
-//! `char`) are stored inline in their entry with a pointer to their type's table
-//! ([`InlineValue`]): no allocation, no reference count, and snapshots copy them with the
-//! entry. Because an inline value moves with its entry, reads copy it out rather than borrow
-//! it. Every other value is an `Arc<dyn Value>`, shared by every snapshot that holds it, and
+//! **Entries** are three words: the key, the value's word and a pointer to the variable's
+//! [`Meta`] (name, `inherit`, and how its values are stored), one record shared by every
+//! binding of every variable with the same name, inheritance and value type, made the first
+//! time such a variable binds a value and kept for the life of the process (see [`Meta::of`]).
+//! Values of the plain primitive types of at most eight bytes (integers, floats, `bool`,
+//! `char`) are stored inline, in the word ([`InlineValue`]): no allocation, no reference count,
+//! and snapshots copy them with the entry. Because an inline value moves with its entry, reads
+//! copy it out rather than borrow it. Every other value is a [`Stored`] the word points to, a
+//! reference count and the value in one allocation, shared by every snapshot that holds it, and
 //! dropped when the last map holding it goes. A write never drops a value inside the map: the value it
 //! displaces, and those a fold of the delta releases, are handed back to the caller, who decides where it is dropped (see
 //! [`crate::current::Displaced`]), because dropping runs user code.
@@ -56,211 +60,25 @@
 //! **Reads** take `&self` and touch no reference count.
 
 mod node;
-
-use std::any::Any;
-use std::sync::Arc;
+mod value;
 
 use node::{Node, NodeRef};
 
-/// A stored value: any `Send + Sync + 'static` type, with its type name for diagnostics.
-pub(crate) trait Value: Any + Send + Sync {
-    fn as_any(&self) -> &(dyn Any + Send + Sync);
-    fn type_name(&self) -> &'static str;
-    /// Whether this is an [`InlineValue`], which lives in its map entry and moves with it.
-    fn is_inline(&self) -> bool {
-        false
-    }
-}
+pub(crate) use value::{InlineValue, Meta, Stored, Value, ValueRef, is_plain, store};
 
-/// The concrete type behind every shared `dyn Value`. A blanket impl over all `T` would also
-/// cover `Arc<dyn Value>` itself and make method calls on a `ValueRef` resolve to the wrong impl.
-#[repr(transparent)]
-pub(crate) struct Stored<T>(T);
-
-impl<T: Any + Send + Sync> Value for Stored<T> {
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        &self.0
-    }
-
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
-    }
-}
-
-/// Whether `T` is one of the primitive types whose clone is a bitwise copy that runs no user
-/// code and whose values have no interior mutability: integers, floats, `bool`, `char`, `()`.
-/// Decided at compile time (the comparisons of constant type ids fold away).
-#[inline]
-pub(crate) fn is_plain<T: Any>() -> bool {
-    use std::any::TypeId;
-    let id = TypeId::of::<T>();
-    id == TypeId::of::<u64>()
-        || id == TypeId::of::<u32>()
-        || id == TypeId::of::<usize>()
-        || id == TypeId::of::<i64>()
-        || id == TypeId::of::<i32>()
-        || id == TypeId::of::<isize>()
-        || id == TypeId::of::<u16>()
-        || id == TypeId::of::<u8>()
-        || id == TypeId::of::<i16>()
-        || id == TypeId::of::<i8>()
-        || id == TypeId::of::<u128>()
-        || id == TypeId::of::<i128>()
-        || id == TypeId::of::<bool>()
-        || id == TypeId::of::<char>()
-        || id == TypeId::of::<f64>()
-        || id == TypeId::of::<f32>()
-        || id == TypeId::of::<()>()
-}
-
-/// Whether values of `T` are stored inline, as an [`InlineValue`]: the plain types of at most
-/// eight bytes. Everything else is stored behind an `Arc`.
-#[inline]
-pub(crate) fn is_inline<T: Any>() -> bool {
-    is_plain::<T>()
-        && std::mem::size_of::<T>() <= std::mem::size_of::<u64>()
-        && std::mem::align_of::<T>() <= std::mem::align_of::<u64>()
-}
-
-/// A plain value of at most eight bytes, kept in its map entry: no allocation and no reference
-/// count. Its type's operations come through `kind`, one static table per type.
-#[derive(Clone, Copy)]
-pub(crate) struct InlineValue {
-    /// The value's bytes at the start, zeros after.
-    bits: u64,
-    kind: &'static InlineKind,
-}
-
-struct InlineKind {
-    as_any: for<'a> fn(&'a u64) -> &'a (dyn Any + Send + Sync),
-    type_name: fn() -> &'static str,
-}
-
-/// `bits` as the `T` written into them.
-///
-/// # Safety
-/// `bits` must hold a `T` written by [`store`] (so `T` is inline).
-unsafe fn inline_as<T>(bits: &u64) -> &T {
-    // SAFETY: a `T` fits in and is no more aligned than a `u64` (`is_inline`), and `store`
-    // wrote one at the start of `bits`.
-    unsafe { &*std::ptr::from_ref(bits).cast::<T>() }
-}
-
-fn inline_as_any<T: Any + Send + Sync>(bits: &u64) -> &(dyn Any + Send + Sync) {
-    // SAFETY: this function is only in the `InlineKind` of `T`, made by `store::<T>`, and
-    // every `InlineValue` with that kind holds a `T`.
-    unsafe { inline_as::<T>(bits) }
-}
-
-impl Value for InlineValue {
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        (self.kind.as_any)(&self.bits)
-    }
-
-    fn type_name(&self) -> &'static str {
-        (self.kind.type_name)()
-    }
-
-    fn is_inline(&self) -> bool {
-        true
-    }
-}
-
-/// Wraps a value for storage in a map.
-#[inline]
-pub(crate) fn store<T: Any + Send + Sync>(value: T) -> ValueRef {
-    if is_inline::<T>() {
-        let mut bits = 0u64;
-        // SAFETY: `T` fits in a `u64` and is no more aligned (`is_inline`); a plain `T` has no
-        // destructor, so writing it into the bits and forgetting it loses nothing.
-        unsafe { std::ptr::from_mut(&mut bits).cast::<T>().write(value) };
-        return ValueRef::Inline(InlineValue {
-            bits,
-            kind: const {
-                &InlineKind {
-                    as_any: inline_as_any::<T>,
-                    type_name: std::any::type_name::<T>,
-                }
-            },
-        });
-    }
-    ValueRef::Shared(Arc::new(Stored(value)))
-}
-
-/// A value as a map holds it: inline when plain and small, else shared by every snapshot that
-/// holds it and dropped with the last.
-#[derive(Clone)]
-pub(crate) enum ValueRef {
-    Shared(Arc<dyn Value>),
-    Inline(InlineValue),
-}
-
-impl std::ops::Deref for ValueRef {
-    type Target = dyn Value;
-
-    #[inline]
-    fn deref(&self) -> &(dyn Value + 'static) {
-        match self {
-            ValueRef::Shared(value) => &**value,
-            ValueRef::Inline(value) => value,
-        }
-    }
-}
-
-impl ValueRef {
-    /// The same stored value: the same allocation, or equal inline values of the same type.
-    pub(crate) fn same(&self, other: &ValueRef) -> bool {
-        match (self, other) {
-            (ValueRef::Shared(a), ValueRef::Shared(b)) => Arc::ptr_eq(a, b),
-            (ValueRef::Inline(a), ValueRef::Inline(b)) => {
-                a.bits == b.bits && a.as_any().type_id() == b.as_any().type_id()
-            }
-            _ => false,
-        }
-    }
-}
-
-impl dyn Value {
-    /// The stored `T`, without a type check.
-    ///
-    /// # Safety
-    /// The value must have been stored as a `T`. Every value bound to a key is of the type of
-    /// the one variable that owns the key (keys are never shared or reused, and only that
-    /// variable's `set`, `reset` and default bind its key), so a `ContextVar<T>` may read its own
-    /// key's values as `T`.
-    #[inline]
-    pub(crate) unsafe fn downcast_unchecked<T: Any>(&self) -> &T {
-        debug_assert!(
-            self.as_any().is::<T>(),
-            "a `{}` read as a `{}`",
-            self.type_name(),
-            std::any::type_name::<T>()
-        );
-        let data = std::ptr::from_ref(self);
-        if is_inline::<T>() {
-            // SAFETY: a `T` is stored as an `InlineValue` holding it (`store`), so the pointer is
-            // aligned for one.
-            #[allow(clippy::cast_ptr_alignment)]
-            return unsafe { inline_as::<T>(&(*data.cast::<InlineValue>()).bits) };
-        }
-        // SAFETY: any other `T` is stored as a `Stored<T>`; the data pointer of the trait
-        // object points at it.
-        unsafe { &(*data.cast::<Stored<T>>()).0 }
-    }
-}
-
-/// What a context remembers about a variable next to its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Meta {
-    pub(crate) name: &'static str,
-    pub(crate) inherit: bool,
-}
-
+/// A binding: a variable's key and its value, which points to the variable's [`Meta`].
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) key: u64,
-    pub(crate) meta: Meta,
     pub(crate) value: ValueRef,
+}
+
+impl Entry {
+    /// The record of the entry's variable.
+    #[inline]
+    pub(crate) fn meta(&self) -> &'static Meta {
+        self.value.meta()
+    }
 }
 
 /// Values a write took out of a map besides the one it returns: the older values of keys a
@@ -417,7 +235,7 @@ impl Map {
 
     #[inline(never)]
     fn insert_slow(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
-        let local = usize::from(!entry.meta.inherit);
+        let local = usize::from(!entry.meta().inherit);
         let Some(root) = &mut self.root else {
             let tree = Node::single(entry);
             self.root = Some(triomphe::Arc::new(Root {
@@ -431,10 +249,12 @@ impl Map {
         // A shared root is copied: one reference count for the trie and one per delta entry.
         let root = triomphe::Arc::make_mut(root);
         let (old, released) = root.write(Delta::Bound(entry));
-        if old.is_none() {
-            root.len += 1;
-            root.local += local;
+        match &old {
+            None => root.len += 1,
+            // The old binding's record counts for itself (see `Node::replace_unique`).
+            Some(old) => root.local -= usize::from(!old.meta().inherit),
         }
+        root.local += local;
         (old, released)
     }
 
@@ -443,7 +263,7 @@ impl Map {
         let Some(entry) = self.get(key) else {
             return (None, Released::new());
         };
-        let local = usize::from(!entry.meta.inherit);
+        let local = usize::from(!entry.meta().inherit);
         let shared = self.root.as_mut().expect("a bound key has a root");
         let root = triomphe::Arc::make_mut(shared);
         let (old, mut released) = root.write(Delta::Unbound(key));
@@ -481,7 +301,7 @@ impl Map {
         let local: Vec<u64> = self
             .entries()
             .into_iter()
-            .filter(|entry| !entry.meta.inherit)
+            .filter(|entry| !entry.meta().inherit)
             .map(|entry| entry.key)
             .collect();
         let mut map = self.clone();
