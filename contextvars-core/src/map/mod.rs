@@ -22,9 +22,10 @@
 //! the set of occupied positions at every level depends only on the set of keys.
 //!
 //! **The root** carries the map's length and the number of `inherit = false` entries beside a
-//! pointer to the top node and the delta (below), so a map is one pointer and a context two words: every wrapped future carries one,
-//! and a few bytes more pushed small tokio tasks over an allocation step (measured: +110 ns a
-//! task at 32 bytes, nothing at 16).
+//! pointer to the top node and the delta (below), all in one allocation, so a map is one
+//! pointer and a context two words: every wrapped future carries one, and a few bytes more
+//! pushed small tokio tasks over an allocation step (measured: +110 ns a task at 32 bytes,
+//! nothing at 16).
 //!
 //! **Sharing.** Nodes are reference counted with `triomphe::Arc`, which has no weak count, so a
 //! uniqueness check is one atomic load rather than a read-modify-write. Copying a map (what
@@ -37,12 +38,15 @@
 //! eight changes (a binding, or an unbinding of a key the trie holds), one per key, which win
 //! over the trie's bindings. A write whose path in the trie is shared records its change in the
 //! delta instead of copying the path; when the root itself is shared it is copied first, which
-//! costs one reference count for the trie plus one per delta entry, whatever the map's size. A
-//! write to a path this map owns alone still goes into the trie in place. The ninth key in the
-//! delta folds all of them into the trie (path copying, once per eight distinct keys), and so
-//! does removing the last binding. Reads look in the delta first (empty in a map never written
-//! under a snapshot), then walk the trie; reads of the thread's current context usually skip
-//! both, served by the per-thread read cache of `crate::current`.
+//! costs one allocation (the delta lives in the root's, with room for the change being made),
+//! one reference count for the trie and one per shared value in the delta, whatever the map's
+//! size. A write to a path this map owns alone still goes into the trie in place. The ninth
+//! key in the delta folds all of them into the trie (path copying, once per eight distinct
+//! keys), and so does removing the last binding; so does the first write after the snapshots
+//! that shared the trie are gone, which then costs no copying, and the writes after it take the
+//! in-place paths again. Reads look in the delta first (empty in a map never written under a
+//! snapshot), then walk the trie; reads of the thread's current context usually skip both,
+//! served by the per-thread read cache of `crate::current`.
 //!
 //! **Entries** are three words: the key, the value's word and a pointer to the variable's
 //! [`Meta`] (name, `inherit`, and how its values are stored), one record shared by every
@@ -60,9 +64,11 @@
 //! **Reads** take `&self` and touch no reference count.
 
 mod node;
+mod root;
 mod value;
 
 use node::{Node, NodeRef};
+use root::{Root, RootMut};
 
 pub(crate) use value::{InlineValue, Meta, Stored, Value, ValueRef, is_plain, store};
 
@@ -121,75 +127,81 @@ impl Delta {
     }
 }
 
-/// The top of a map: the trie, the changes kept beside it, and the counts that would otherwise
-/// make every context bigger. A map is one pointer, so a context is two words.
-#[derive(Clone)]
-struct Root {
-    len: usize,
-    /// How many entries belong to variables declared `inherit = false`.
-    local: usize,
-    /// At most one change per key, at most [`MAX_DELTA`] of them.
-    delta: Vec<Delta>,
-    tree: NodeRef,
+/// The value `key` is bound to in the root, or `None`.
+#[inline]
+fn root_get(root: &Root, key: u64) -> Option<&Entry> {
+    match root.delta().iter().find(|change| change.key() == key) {
+        Some(change) => change.entry(),
+        None => root.tree().get(key),
+    }
 }
 
-impl Root {
-    #[inline]
-    fn get(&self, key: u64) -> Option<&Entry> {
-        match self.delta.iter().find(|change| change.key() == key) {
-            Some(change) => change.entry(),
-            None => self.tree.get(key),
-        }
+/// Applies `change`; returns the value its key was bound to. `Unbound` only for a bound key.
+fn write(root: &mut RootMut<'_>, change: Delta) -> (Option<ValueRef>, Released) {
+    // A delta beside a trie that no other root holds any more (the snapshots that shared it are
+    // gone) is folded in first, in place: this write and the next ones then take the paths
+    // that change the trie where it is.
+    if !root.delta().is_empty() && NodeRef::get_mut(root.tree()).is_some() {
+        let mut released = compact(root);
+        let (old, more) = write_change(root, change);
+        released.extend(more);
+        return (old, released);
     }
+    write_change(root, change)
+}
 
-    /// Applies `change`; returns the value its key was bound to. `Unbound` only for a bound key.
-    fn write(&mut self, change: Delta) -> (Option<ValueRef>, Released) {
-        let key = change.key();
-        if let Some(index) = self.delta.iter().position(|old| old.key() == key) {
-            if matches!(change, Delta::Unbound(_)) && self.tree.get(key).is_none() {
-                return (self.delta.swap_remove(index).into_value(), Released::new());
-            }
-            let old = std::mem::replace(&mut self.delta[index], change);
-            return (old.into_value(), Released::new());
+fn write_change(root: &mut RootMut<'_>, change: Delta) -> (Option<ValueRef>, Released) {
+    let key = change.key();
+    if let Some(index) = root.delta().iter().position(|old| old.key() == key) {
+        if matches!(change, Delta::Unbound(_)) && root.tree().get(key).is_none() {
+            return (root.swap_remove(index).into_value(), Released::new());
         }
-        if let Some(tree) = NodeRef::get_mut(&mut self.tree).filter(|t| t.path_is_unique(key)) {
-            let old = match change {
-                Delta::Bound(entry) => tree.insert(entry),
-                Delta::Unbound(key) => Some(tree.remove(key)),
-            };
-            return (old, Released::new());
-        }
-        // A snapshot shares the trie: keep the change beside it instead of copying its path.
-        let old = self.tree.get(key).map(|entry| entry.value.clone());
-        // Exact: a snapshot diverged by a few sets then holds no spare room.
-        self.delta.reserve_exact(1);
-        self.delta.push(change);
-        if self.delta.len() > MAX_DELTA {
-            return (old, self.compact());
-        }
-        (old, Released::new())
+        let old = std::mem::replace(&mut root.delta()[index], change);
+        return (old.into_value(), Released::new());
     }
+    if let Some(tree) = NodeRef::get_mut(root.tree()).filter(|t| t.path_is_unique(key)) {
+        let old = match change {
+            Delta::Bound(entry) => tree.insert(entry),
+            Delta::Unbound(key) => Some(tree.remove(key)),
+        };
+        return (old, Released::new());
+    }
+    // A snapshot shares the trie: keep the change beside it instead of copying its path.
+    let old = root.tree().get(key).map(|entry| entry.value.clone());
+    root.push(change);
+    if root.delta().len() > MAX_DELTA {
+        return (old, compact(root));
+    }
+    (old, Released::new())
+}
 
-    /// Folds the delta into the trie, copying the shared nodes on the changed paths.
-    fn compact(&mut self) -> Released {
-        if self.delta.is_empty() {
-            return Released::new();
-        }
-        let tree = NodeRef::make_mut(&mut self.tree);
-        self.delta
-            .drain(..)
-            .filter_map(|change| match change {
-                Delta::Bound(entry) => tree.insert(entry),
-                Delta::Unbound(key) => Some(tree.remove(key)),
-            })
-            .collect()
+/// Folds the delta into the trie, copying the shared nodes on the changed paths.
+fn compact(root: &mut RootMut<'_>) -> Released {
+    let mut released = Released::new();
+    if root.delta().is_empty() {
+        return released;
     }
+    NodeRef::make_mut(root.tree());
+    while let Some(change) = root.pop() {
+        let tree = NodeRef::get_mut(root.tree()).expect("made unique above");
+        released.extend(match change {
+            Delta::Bound(entry) => tree.insert(entry),
+            Delta::Unbound(key) => Some(tree.remove(key)),
+        });
+    }
+    released
+}
+
+/// Room a copy of `root` needs for a write of `key`: one change more, unless the delta already
+/// has one for the key (a copy's trie is shared, so the write goes to the delta).
+fn spare_for(root: &Root, key: u64) -> u32 {
+    u32::from(!root.delta().iter().any(|change| change.key() == key))
 }
 
 /// A persistent map from variable keys to values. `Clone` is O(1).
 #[derive(Clone, Default)]
 pub(crate) struct Map {
-    root: Option<triomphe::Arc<Root>>,
+    root: Option<Root>,
 }
 
 impl Map {
@@ -199,17 +211,17 @@ impl Map {
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.root.as_ref().map_or(0, |root| root.len)
+        self.root.as_ref().map_or(0, Root::len)
     }
 
     /// How many entries belong to variables declared `inherit = false`.
     pub(crate) fn local(&self) -> usize {
-        self.root.as_ref().map_or(0, |root| root.local)
+        self.root.as_ref().map_or(0, Root::local)
     }
 
     #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<&Entry> {
-        self.root.as_deref()?.get(key)
+        root_get(self.root.as_ref()?, key)
     }
 
     /// Binds `entry.key` to `entry.value`; returns the value it replaces.
@@ -220,9 +232,9 @@ impl Map {
         // The common write: a key already bound, in a map that no snapshot shares and that has
         // no delta. The key's variable, and so its metadata, is the same.
         let mut entry = entry;
-        if let Some(root) = self.root.as_mut().and_then(triomphe::Arc::get_mut) {
-            if root.delta.is_empty() {
-                if let Some(tree) = NodeRef::get_mut(&mut root.tree) {
+        if let Some(mut root) = self.root.as_mut().and_then(Root::get_mut) {
+            if root.delta().is_empty() {
+                if let Some(tree) = NodeRef::get_mut(root.tree()) {
                     match tree.replace_unique(entry.key, entry.value) {
                         Ok(old) => return (Some(old), Released::new()),
                         Err(value) => entry.value = value,
@@ -237,24 +249,19 @@ impl Map {
     fn insert_slow(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
         let local = usize::from(!entry.meta().inherit);
         let Some(root) = &mut self.root else {
-            let tree = Node::single(entry);
-            self.root = Some(triomphe::Arc::new(Root {
-                len: 1,
-                local,
-                delta: Vec::new(),
-                tree: NodeRef::new(tree),
-            }));
+            let tree = NodeRef::new(Node::single(entry));
+            self.root = Some(Root::new(tree, 1, local, 0));
             return (None, Released::new());
         };
         // A shared root is copied: one reference count for the trie and one per delta entry.
-        let root = triomphe::Arc::make_mut(root);
-        let (old, released) = root.write(Delta::Bound(entry));
+        let mut root = root.make_mut(spare_for(root, entry.key));
+        let (old, released) = write(&mut root, Delta::Bound(entry));
         match &old {
-            None => root.len += 1,
+            None => *root.len() += 1,
             // The old binding's record counts for itself (see `Node::replace_unique`).
-            Some(old) => root.local -= usize::from(!old.meta().inherit),
+            Some(old) => *root.local() -= usize::from(!old.meta().inherit),
         }
-        root.local += local;
+        *root.local() += local;
         (old, released)
     }
 
@@ -265,14 +272,15 @@ impl Map {
         };
         let local = usize::from(!entry.meta().inherit);
         let shared = self.root.as_mut().expect("a bound key has a root");
-        let root = triomphe::Arc::make_mut(shared);
-        let (old, mut released) = root.write(Delta::Unbound(key));
-        root.len -= 1;
-        root.local -= local;
-        if root.len == 0 {
+        let spare = spare_for(shared, key);
+        let mut root = shared.make_mut(spare);
+        let (old, mut released) = write(&mut root, Delta::Unbound(key));
+        *root.len() -= 1;
+        *root.local() -= local;
+        if *root.len() == 0 {
             // The trie may still hold values the delta unbinds: they leave through `released`.
-            released.extend(root.compact());
-            debug_assert!(root.tree.is_empty());
+            released.extend(compact(&mut root));
+            debug_assert!(root.tree().is_empty());
             self.root = None;
         }
         (old, released)
@@ -282,12 +290,12 @@ impl Map {
     pub(crate) fn entries(&self) -> Vec<&Entry> {
         let mut out = Vec::with_capacity(self.len());
         if let Some(root) = &self.root {
-            root.tree.for_each(&mut |entry| {
-                if !root.delta.iter().any(|change| change.key() == entry.key) {
+            root.tree().for_each(&mut |entry| {
+                if !root.delta().iter().any(|change| change.key() == entry.key) {
                     out.push(entry);
                 }
             });
-            out.extend(root.delta.iter().filter_map(Delta::entry));
+            out.extend(root.delta().iter().filter_map(Delta::entry));
         }
         out
     }
@@ -318,7 +326,7 @@ impl Map {
     pub(crate) fn same_root(&self, other: &Map) -> bool {
         match (&self.root, &other.root) {
             (None, None) => true,
-            (Some(a), Some(b)) => triomphe::Arc::ptr_eq(a, b),
+            (Some(a), Some(b)) => a.ptr_eq(b),
             _ => false,
         }
     }
@@ -406,6 +414,25 @@ mod tests {
         }
         assert_eq!(map.len(), 0);
         assert!(map.root.is_none());
+    }
+
+    #[test]
+    fn a_binding_under_a_new_record_moves_the_local_count() {
+        let bind = |key: u64, inherit: bool| {
+            // SAFETY: the record is for `u64`.
+            let value = unsafe { store(key, Meta::of::<u64>("recounted", inherit)) };
+            Entry { key, value }
+        };
+        let mut map = Map::new();
+        map.insert(bind(1, true));
+        map.insert(bind(1, false));
+        assert_eq!((map.len(), map.local()), (1, 1));
+        let snapshot = map.clone();
+        map.insert(bind(1, true));
+        assert_eq!((map.len(), map.local(), snapshot.local()), (1, 0, 1));
+        map.insert(bind(1, false));
+        assert!(map.remove(1).0.is_some());
+        assert_eq!((map.len(), map.local()), (0, 0));
     }
 
     #[test]
