@@ -230,7 +230,7 @@ impl Map {
     #[inline(always)]
     pub(crate) fn insert(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
         // The common write: a key already bound, in a map that no snapshot shares and that has
-        // no delta. The key's variable, and so its metadata, is the same.
+        // no delta.
         let mut entry = entry;
         if let Some(mut root) = self.root.as_mut().and_then(Root::get_mut) {
             if root.delta().is_empty() {

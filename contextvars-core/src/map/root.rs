@@ -167,11 +167,18 @@ impl Clone for Root {
 
 impl Drop for Root {
     fn drop(&mut self) {
-        // Release, then Acquire before the teardown, as `Arc` does.
-        if self.header().count.fetch_sub(1, Ordering::Release) != 1 {
-            return;
+        // A count of one seen here is final: no other holder is left to make another. The load
+        // is Acquire, as the fence after the decrement below: every other holder's use happens
+        // before the teardown. A snapshot dropped after the write that diverged from it, the
+        // common case, so skips the atomic read-modify-write.
+        let count = &self.header().count;
+        if count.load(Ordering::Acquire) != 1 {
+            // Release, then Acquire before the teardown, as `Arc` does.
+            if count.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            fence(Ordering::Acquire);
         }
-        fence(Ordering::Acquire);
         let cap = self.header().delta_cap;
         // SAFETY: the count reached zero, so this is the only access: the initialized changes
         // and the header are dropped once, then the allocation made by `layout(cap)` freed.
