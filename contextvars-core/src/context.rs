@@ -259,9 +259,9 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let entry = self.entries.next()?;
         let info = VarInfo {
-            name: entry.meta.name,
+            name: entry.meta().name,
             type_name: entry.value.type_name(),
-            inherit: entry.meta.inherit,
+            inherit: entry.meta().inherit,
         };
         Some((info, entry.value.as_any()))
     }

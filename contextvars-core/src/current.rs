@@ -483,7 +483,7 @@ impl Displaced {
 impl Drop for Displaced {
     fn drop(&mut self) {
         // An inline value has nothing to drop.
-        if matches!(self.0, Some(ValueRef::Shared(_))) {
+        if self.0.as_ref().is_some_and(ValueRef::is_shared) {
             dispose(self.0.take());
         }
     }

@@ -3,7 +3,7 @@
 use std::any::Any;
 
 use crate::current;
-use crate::map::{Entry, Value, store};
+use crate::map::{Entry, Value};
 use crate::var::ContextVar;
 
 /// Not public API, used by generated code: a `ContextVar<T>` with its `T` erased.
@@ -40,8 +40,7 @@ impl<T: Send + Sync + 'static> ErasedVar for ContextVar<T> {
         let value = self.make_default()?;
         Some(FreshDefault(Entry {
             key: self.key(),
-            meta: self.meta(),
-            value: store(value),
+            value: self.store(value),
         }))
     }
 

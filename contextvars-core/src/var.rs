@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::current::{self, Displaced};
 use crate::error::{LookupError, ResetError, ResetErrorKind};
@@ -41,6 +41,8 @@ pub struct ContextVar<T> {
     name: &'static str,
     /// The map key, allocated on first use; 0 until then.
     key: AtomicU64,
+    /// The record its bindings point to (see [`Meta::of`]), found on first use; null until then.
+    meta: AtomicPtr<Meta>,
     default: Option<fn() -> T>,
     default_value: OnceLock<T>,
     inherit: bool,
@@ -53,6 +55,7 @@ impl<T> ContextVar<T> {
         ContextVar {
             name,
             key: AtomicU64::new(0),
+            meta: AtomicPtr::new(std::ptr::null_mut()),
             default: None,
             default_value: OnceLock::new(),
             inherit: true,
@@ -68,6 +71,7 @@ impl<T> ContextVar<T> {
         ContextVar {
             name,
             key: AtomicU64::new(0),
+            meta: AtomicPtr::new(std::ptr::null_mut()),
             default: Some(default),
             default_value: OnceLock::new(),
             inherit: true,
@@ -94,6 +98,8 @@ impl<T> ContextVar<T> {
     pub const fn inherit(self, inherit: bool) -> ContextVar<T> {
         let mut var = self;
         var.inherit = inherit;
+        // Bindings made from now on point to the record of the new setting.
+        var.meta = AtomicPtr::new(std::ptr::null_mut());
         var
     }
 
@@ -113,13 +119,6 @@ impl<T> ContextVar<T> {
     #[must_use]
     pub fn has_default(&self) -> bool {
         self.default.is_some()
-    }
-
-    pub(crate) fn meta(&self) -> Meta {
-        Meta {
-            name: self.name,
-            inherit: self.inherit,
-        }
     }
 
     /// The key if this variable was ever set, else 0.
@@ -150,6 +149,35 @@ impl<T> ContextVar<T> {
 }
 
 impl<T: Send + Sync + 'static> ContextVar<T> {
+    /// The record every binding of this variable points to.
+    #[inline]
+    pub(crate) fn meta(&self) -> &'static Meta {
+        let meta = self.meta.load(Ordering::Acquire);
+        if meta.is_null() {
+            return self.find_meta();
+        }
+        // SAFETY: only `find_meta` stores here, a `&'static Meta` (Release, so its contents are
+        // visible after the Acquire above).
+        unsafe { &*meta }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn find_meta(&self) -> &'static Meta {
+        let meta = Meta::of::<T>(self.name, self.inherit);
+        // Every thread finds the same record: a race stores the same pointer.
+        self.meta
+            .store(std::ptr::from_ref(meta).cast_mut(), Ordering::Release);
+        meta
+    }
+
+    /// `value` as this variable's bindings hold it.
+    #[inline]
+    pub(crate) fn store(&self, value: T) -> ValueRef {
+        // SAFETY: the record is `Meta::of::<T>`'s.
+        unsafe { store(value, self.meta()) }
+    }
+
     /// The default value, made on first call. `None` when the variable has no default.
     ///
     /// # Panics
@@ -294,8 +322,7 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
         let key = self.key();
         let entry = Entry {
             key,
-            meta: self.meta(),
-            value: store(value),
+            value: self.store(value),
         };
         let (context, (old, released)) =
             current::with_current(|ctx| (ctx.id(), ctx.map.insert(entry)));
@@ -324,20 +351,19 @@ impl<T: Send + Sync + 'static> ContextVar<T> {
             return Err(ResetError::new(ResetErrorKind::WrongVar, self.name, token));
         }
         let mut token = token;
-        let meta = self.meta();
         let displaced = current::with_current(|ctx| {
             if ctx.id_if_any() != token.context {
                 return None;
             }
             Some(match token.old.take() {
-                Some(value) => ctx.map.insert(Entry { key, meta, value }),
+                Some(value) => ctx.map.insert(Entry { key, value }),
                 None => ctx.map.remove(key),
             })
         });
         match displaced {
             Some((old, released)) => {
                 // An inline value has nothing to drop: no trip to the thread state for it.
-                if matches!(old, Some(ValueRef::Shared(_))) || !released.is_empty() {
+                if old.as_ref().is_some_and(ValueRef::is_shared) || !released.is_empty() {
                     current::dispose(old.into_iter().chain(released));
                 }
                 Ok(())

@@ -12,14 +12,9 @@ use crate::map::Entry;
 
 /// Every seventh key belongs to a variable declared `inherit = false`.
 pub(super) fn entry(key: u64, value: u64) -> Entry {
-    Entry {
-        key,
-        meta: Meta {
-            name: "k",
-            inherit: key % 7 != 0,
-        },
-        value: store(value),
-    }
+    // SAFETY: the record is for `u64`.
+    let value = unsafe { store(value, Meta::of::<u64>("k", key % 7 != 0)) };
+    Entry { key, value }
 }
 
 pub(super) fn value_of(map: &Map, key: u64) -> Option<u64> {

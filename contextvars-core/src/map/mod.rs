@@ -16,15 +16,16 @@
 //! table stands where `hamt.c` has a bitmap and a popcount: baseline x86-64 has no popcount
 //! instruction, and a byte load is cheaper than the software one (measured: a lookup at 100,000
 //! variables went from ~30 to ~14 ns). Slots are in no particular order; a removal moves the last
-//! slot into the hole. A slot is either an entry (key, variable metadata, value) or a child node
+//! slot into the hole. A slot is either an entry (below) or a child node
 //! one level deeper. Two keys that share a position at one level move into a child node
 //! together; a child left with a single entry after a removal is folded back into its parent, so
 //! the set of occupied positions at every level depends only on the set of keys.
 //!
 //! **The root** carries the map's length and the number of `inherit = false` entries beside a
-//! pointer to the top node and the delta (below), so a map is one pointer and a context two words: every wrapped future carries one,
-//! and a few bytes more pushed small tokio tasks over an allocation step (measured: +110 ns a
-//! task at 32 bytes, nothing at 16).
+//! pointer to the top node and the delta (below), all in one allocation, so a map is one
+//! pointer and a context two words: every wrapped future carries one, and a few bytes more
+//! pushed small tokio tasks over an allocation step (measured: +110 ns a task at 32 bytes,
+//! nothing at 16).
 //!
 //! **Sharing.** Nodes are reference counted with `triomphe::Arc`, which has no weak count, so a
 //! uniqueness check is one atomic load rather than a read-modify-write. Copying a map (what
@@ -37,18 +38,25 @@
 //! eight changes (a binding, or an unbinding of a key the trie holds), one per key, which win
 //! over the trie's bindings. A write whose path in the trie is shared records its change in the
 //! delta instead of copying the path; when the root itself is shared it is copied first, which
-//! costs one reference count for the trie plus one per delta entry, whatever the map's size. A
-//! write to a path this map owns alone still goes into the trie in place. The ninth key in the
-//! delta folds all of them into the trie (path copying, once per eight distinct keys), and so
-//! does removing the last binding. Reads look in the delta first (empty in a map never written
-//! under a snapshot), then walk the trie; reads of the thread's current context usually skip
-//! both, served by the per-thread read cache of `crate::current`.
+//! costs one allocation (the delta lives in the root's, with room for the change being made),
+//! one reference count for the trie and one per shared value in the delta, whatever the map's
+//! size. A write to a path this map owns alone still goes into the trie in place. The ninth
+//! key in the delta folds all of them into the trie (path copying, once per eight distinct
+//! keys), and so does removing the last binding; so does the first write after the snapshots
+//! that shared the trie are gone, which then costs no copying, and the writes after it take the
+//! in-place paths again. Reads look in the delta first (empty in a map never written under a
+//! snapshot), then walk the trie; reads of the thread's current context usually skip both,
+//! served by the per-thread read cache of `crate::current`.
 //!
-//! **Values** of the plain primitive types of at most eight bytes (integers, floats, `bool`,
-//! `char`) are stored inline in their entry with a pointer to their type's table
-//! ([`InlineValue`]): no allocation, no reference count, and snapshots copy them with the
-//! entry. Because an inline value moves with its entry, reads copy it out rather than borrow
-//! it. Every other value is an `Arc<dyn Value>`, shared by every snapshot that holds it, and
+//! **Entries** are three words: the key, the value's word and a pointer to the variable's
+//! [`Meta`] (name, `inherit`, and how its values are stored), one record shared by every
+//! binding of every variable with the same name, inheritance and value type, made the first
+//! time such a variable binds a value and kept for the life of the process (see [`Meta::of`]).
+//! Values of the plain primitive types of at most eight bytes (integers, floats, `bool`,
+//! `char`) are stored inline, in the word ([`InlineValue`]): no allocation, no reference count,
+//! and snapshots copy them with the entry. Because an inline value moves with its entry, reads
+//! copy it out rather than borrow it. Every other value is a [`Stored`] the word points to, a
+//! reference count and the value in one allocation, shared by every snapshot that holds it, and
 //! dropped when the last map holding it goes. A write never drops a value inside the map: the value it
 //! displaces, and those a fold of the delta releases, are handed back to the caller, who decides where it is dropped (see
 //! [`crate::current::Displaced`]), because dropping runs user code.
@@ -56,211 +64,27 @@
 //! **Reads** take `&self` and touch no reference count.
 
 mod node;
-
-use std::any::Any;
-use std::sync::Arc;
+mod root;
+mod value;
 
 use node::{Node, NodeRef};
+use root::{Root, RootMut};
 
-/// A stored value: any `Send + Sync + 'static` type, with its type name for diagnostics.
-pub(crate) trait Value: Any + Send + Sync {
-    fn as_any(&self) -> &(dyn Any + Send + Sync);
-    fn type_name(&self) -> &'static str;
-    /// Whether this is an [`InlineValue`], which lives in its map entry and moves with it.
-    fn is_inline(&self) -> bool {
-        false
-    }
-}
+pub(crate) use value::{InlineValue, Meta, Stored, Value, ValueRef, is_plain, store};
 
-/// The concrete type behind every shared `dyn Value`. A blanket impl over all `T` would also
-/// cover `Arc<dyn Value>` itself and make method calls on a `ValueRef` resolve to the wrong impl.
-#[repr(transparent)]
-pub(crate) struct Stored<T>(T);
-
-impl<T: Any + Send + Sync> Value for Stored<T> {
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        &self.0
-    }
-
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
-    }
-}
-
-/// Whether `T` is one of the primitive types whose clone is a bitwise copy that runs no user
-/// code and whose values have no interior mutability: integers, floats, `bool`, `char`, `()`.
-/// Decided at compile time (the comparisons of constant type ids fold away).
-#[inline]
-pub(crate) fn is_plain<T: Any>() -> bool {
-    use std::any::TypeId;
-    let id = TypeId::of::<T>();
-    id == TypeId::of::<u64>()
-        || id == TypeId::of::<u32>()
-        || id == TypeId::of::<usize>()
-        || id == TypeId::of::<i64>()
-        || id == TypeId::of::<i32>()
-        || id == TypeId::of::<isize>()
-        || id == TypeId::of::<u16>()
-        || id == TypeId::of::<u8>()
-        || id == TypeId::of::<i16>()
-        || id == TypeId::of::<i8>()
-        || id == TypeId::of::<u128>()
-        || id == TypeId::of::<i128>()
-        || id == TypeId::of::<bool>()
-        || id == TypeId::of::<char>()
-        || id == TypeId::of::<f64>()
-        || id == TypeId::of::<f32>()
-        || id == TypeId::of::<()>()
-}
-
-/// Whether values of `T` are stored inline, as an [`InlineValue`]: the plain types of at most
-/// eight bytes. Everything else is stored behind an `Arc`.
-#[inline]
-pub(crate) fn is_inline<T: Any>() -> bool {
-    is_plain::<T>()
-        && std::mem::size_of::<T>() <= std::mem::size_of::<u64>()
-        && std::mem::align_of::<T>() <= std::mem::align_of::<u64>()
-}
-
-/// A plain value of at most eight bytes, kept in its map entry: no allocation and no reference
-/// count. Its type's operations come through `kind`, one static table per type.
-#[derive(Clone, Copy)]
-pub(crate) struct InlineValue {
-    /// The value's bytes at the start, zeros after.
-    bits: u64,
-    kind: &'static InlineKind,
-}
-
-struct InlineKind {
-    as_any: for<'a> fn(&'a u64) -> &'a (dyn Any + Send + Sync),
-    type_name: fn() -> &'static str,
-}
-
-/// `bits` as the `T` written into them.
-///
-/// # Safety
-/// `bits` must hold a `T` written by [`store`] (so `T` is inline).
-unsafe fn inline_as<T>(bits: &u64) -> &T {
-    // SAFETY: a `T` fits in and is no more aligned than a `u64` (`is_inline`), and `store`
-    // wrote one at the start of `bits`.
-    unsafe { &*std::ptr::from_ref(bits).cast::<T>() }
-}
-
-fn inline_as_any<T: Any + Send + Sync>(bits: &u64) -> &(dyn Any + Send + Sync) {
-    // SAFETY: this function is only in the `InlineKind` of `T`, made by `store::<T>`, and
-    // every `InlineValue` with that kind holds a `T`.
-    unsafe { inline_as::<T>(bits) }
-}
-
-impl Value for InlineValue {
-    fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        (self.kind.as_any)(&self.bits)
-    }
-
-    fn type_name(&self) -> &'static str {
-        (self.kind.type_name)()
-    }
-
-    fn is_inline(&self) -> bool {
-        true
-    }
-}
-
-/// Wraps a value for storage in a map.
-#[inline]
-pub(crate) fn store<T: Any + Send + Sync>(value: T) -> ValueRef {
-    if is_inline::<T>() {
-        let mut bits = 0u64;
-        // SAFETY: `T` fits in a `u64` and is no more aligned (`is_inline`); a plain `T` has no
-        // destructor, so writing it into the bits and forgetting it loses nothing.
-        unsafe { std::ptr::from_mut(&mut bits).cast::<T>().write(value) };
-        return ValueRef::Inline(InlineValue {
-            bits,
-            kind: const {
-                &InlineKind {
-                    as_any: inline_as_any::<T>,
-                    type_name: std::any::type_name::<T>,
-                }
-            },
-        });
-    }
-    ValueRef::Shared(Arc::new(Stored(value)))
-}
-
-/// A value as a map holds it: inline when plain and small, else shared by every snapshot that
-/// holds it and dropped with the last.
-#[derive(Clone)]
-pub(crate) enum ValueRef {
-    Shared(Arc<dyn Value>),
-    Inline(InlineValue),
-}
-
-impl std::ops::Deref for ValueRef {
-    type Target = dyn Value;
-
-    #[inline]
-    fn deref(&self) -> &(dyn Value + 'static) {
-        match self {
-            ValueRef::Shared(value) => &**value,
-            ValueRef::Inline(value) => value,
-        }
-    }
-}
-
-impl ValueRef {
-    /// The same stored value: the same allocation, or equal inline values of the same type.
-    pub(crate) fn same(&self, other: &ValueRef) -> bool {
-        match (self, other) {
-            (ValueRef::Shared(a), ValueRef::Shared(b)) => Arc::ptr_eq(a, b),
-            (ValueRef::Inline(a), ValueRef::Inline(b)) => {
-                a.bits == b.bits && a.as_any().type_id() == b.as_any().type_id()
-            }
-            _ => false,
-        }
-    }
-}
-
-impl dyn Value {
-    /// The stored `T`, without a type check.
-    ///
-    /// # Safety
-    /// The value must have been stored as a `T`. Every value bound to a key is of the type of
-    /// the one variable that owns the key (keys are never shared or reused, and only that
-    /// variable's `set`, `reset` and default bind its key), so a `ContextVar<T>` may read its own
-    /// key's values as `T`.
-    #[inline]
-    pub(crate) unsafe fn downcast_unchecked<T: Any>(&self) -> &T {
-        debug_assert!(
-            self.as_any().is::<T>(),
-            "a `{}` read as a `{}`",
-            self.type_name(),
-            std::any::type_name::<T>()
-        );
-        let data = std::ptr::from_ref(self);
-        if is_inline::<T>() {
-            // SAFETY: a `T` is stored as an `InlineValue` holding it (`store`), so the pointer is
-            // aligned for one.
-            #[allow(clippy::cast_ptr_alignment)]
-            return unsafe { inline_as::<T>(&(*data.cast::<InlineValue>()).bits) };
-        }
-        // SAFETY: any other `T` is stored as a `Stored<T>`; the data pointer of the trait
-        // object points at it.
-        unsafe { &(*data.cast::<Stored<T>>()).0 }
-    }
-}
-
-/// What a context remembers about a variable next to its value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Meta {
-    pub(crate) name: &'static str,
-    pub(crate) inherit: bool,
-}
-
+/// A binding: a variable's key and its value, which points to the variable's [`Meta`].
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) key: u64,
-    pub(crate) meta: Meta,
     pub(crate) value: ValueRef,
+}
+
+impl Entry {
+    /// The record of the entry's variable.
+    #[inline]
+    pub(crate) fn meta(&self) -> &'static Meta {
+        self.value.meta()
+    }
 }
 
 /// Values a write took out of a map besides the one it returns: the older values of keys a
@@ -303,75 +127,81 @@ impl Delta {
     }
 }
 
-/// The top of a map: the trie, the changes kept beside it, and the counts that would otherwise
-/// make every context bigger. A map is one pointer, so a context is two words.
-#[derive(Clone)]
-struct Root {
-    len: usize,
-    /// How many entries belong to variables declared `inherit = false`.
-    local: usize,
-    /// At most one change per key, at most [`MAX_DELTA`] of them.
-    delta: Vec<Delta>,
-    tree: NodeRef,
+/// The value `key` is bound to in the root, or `None`.
+#[inline]
+fn root_get(root: &Root, key: u64) -> Option<&Entry> {
+    match root.delta().iter().find(|change| change.key() == key) {
+        Some(change) => change.entry(),
+        None => root.tree().get(key),
+    }
 }
 
-impl Root {
-    #[inline]
-    fn get(&self, key: u64) -> Option<&Entry> {
-        match self.delta.iter().find(|change| change.key() == key) {
-            Some(change) => change.entry(),
-            None => self.tree.get(key),
-        }
+/// Applies `change`; returns the value its key was bound to. `Unbound` only for a bound key.
+fn write(root: &mut RootMut<'_>, change: Delta) -> (Option<ValueRef>, Released) {
+    // A delta beside a trie that no other root holds any more (the snapshots that shared it are
+    // gone) is folded in first, in place: this write and the next ones then take the paths
+    // that change the trie where it is.
+    if !root.delta().is_empty() && NodeRef::get_mut(root.tree()).is_some() {
+        let mut released = compact(root);
+        let (old, more) = write_change(root, change);
+        released.extend(more);
+        return (old, released);
     }
+    write_change(root, change)
+}
 
-    /// Applies `change`; returns the value its key was bound to. `Unbound` only for a bound key.
-    fn write(&mut self, change: Delta) -> (Option<ValueRef>, Released) {
-        let key = change.key();
-        if let Some(index) = self.delta.iter().position(|old| old.key() == key) {
-            if matches!(change, Delta::Unbound(_)) && self.tree.get(key).is_none() {
-                return (self.delta.swap_remove(index).into_value(), Released::new());
-            }
-            let old = std::mem::replace(&mut self.delta[index], change);
-            return (old.into_value(), Released::new());
+fn write_change(root: &mut RootMut<'_>, change: Delta) -> (Option<ValueRef>, Released) {
+    let key = change.key();
+    if let Some(index) = root.delta().iter().position(|old| old.key() == key) {
+        if matches!(change, Delta::Unbound(_)) && root.tree().get(key).is_none() {
+            return (root.swap_remove(index).into_value(), Released::new());
         }
-        if let Some(tree) = NodeRef::get_mut(&mut self.tree).filter(|t| t.path_is_unique(key)) {
-            let old = match change {
-                Delta::Bound(entry) => tree.insert(entry),
-                Delta::Unbound(key) => Some(tree.remove(key)),
-            };
-            return (old, Released::new());
-        }
-        // A snapshot shares the trie: keep the change beside it instead of copying its path.
-        let old = self.tree.get(key).map(|entry| entry.value.clone());
-        // Exact: a snapshot diverged by a few sets then holds no spare room.
-        self.delta.reserve_exact(1);
-        self.delta.push(change);
-        if self.delta.len() > MAX_DELTA {
-            return (old, self.compact());
-        }
-        (old, Released::new())
+        let old = std::mem::replace(&mut root.delta()[index], change);
+        return (old.into_value(), Released::new());
     }
+    if let Some(tree) = NodeRef::get_mut(root.tree()).filter(|t| t.path_is_unique(key)) {
+        let old = match change {
+            Delta::Bound(entry) => tree.insert(entry),
+            Delta::Unbound(key) => Some(tree.remove(key)),
+        };
+        return (old, Released::new());
+    }
+    // A snapshot shares the trie: keep the change beside it instead of copying its path.
+    let old = root.tree().get(key).map(|entry| entry.value.clone());
+    root.push(change);
+    if root.delta().len() > MAX_DELTA {
+        return (old, compact(root));
+    }
+    (old, Released::new())
+}
 
-    /// Folds the delta into the trie, copying the shared nodes on the changed paths.
-    fn compact(&mut self) -> Released {
-        if self.delta.is_empty() {
-            return Released::new();
-        }
-        let tree = NodeRef::make_mut(&mut self.tree);
-        self.delta
-            .drain(..)
-            .filter_map(|change| match change {
-                Delta::Bound(entry) => tree.insert(entry),
-                Delta::Unbound(key) => Some(tree.remove(key)),
-            })
-            .collect()
+/// Folds the delta into the trie, copying the shared nodes on the changed paths.
+fn compact(root: &mut RootMut<'_>) -> Released {
+    let mut released = Released::new();
+    if root.delta().is_empty() {
+        return released;
     }
+    NodeRef::make_mut(root.tree());
+    while let Some(change) = root.pop() {
+        let tree = NodeRef::get_mut(root.tree()).expect("made unique above");
+        released.extend(match change {
+            Delta::Bound(entry) => tree.insert(entry),
+            Delta::Unbound(key) => Some(tree.remove(key)),
+        });
+    }
+    released
+}
+
+/// Room a copy of `root` needs for a write of `key`: one change more, unless the delta already
+/// has one for the key (a copy's trie is shared, so the write goes to the delta).
+fn spare_for(root: &Root, key: u64) -> u32 {
+    u32::from(!root.delta().iter().any(|change| change.key() == key))
 }
 
 /// A persistent map from variable keys to values. `Clone` is O(1).
 #[derive(Clone, Default)]
 pub(crate) struct Map {
-    root: Option<triomphe::Arc<Root>>,
+    root: Option<Root>,
 }
 
 impl Map {
@@ -381,17 +211,17 @@ impl Map {
 
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.root.as_ref().map_or(0, |root| root.len)
+        self.root.as_ref().map_or(0, Root::len)
     }
 
     /// How many entries belong to variables declared `inherit = false`.
     pub(crate) fn local(&self) -> usize {
-        self.root.as_ref().map_or(0, |root| root.local)
+        self.root.as_ref().map_or(0, Root::local)
     }
 
     #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<&Entry> {
-        self.root.as_deref()?.get(key)
+        root_get(self.root.as_ref()?, key)
     }
 
     /// Binds `entry.key` to `entry.value`; returns the value it replaces.
@@ -400,11 +230,11 @@ impl Map {
     #[inline(always)]
     pub(crate) fn insert(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
         // The common write: a key already bound, in a map that no snapshot shares and that has
-        // no delta. The key's variable, and so its metadata, is the same.
+        // no delta.
         let mut entry = entry;
-        if let Some(root) = self.root.as_mut().and_then(triomphe::Arc::get_mut) {
-            if root.delta.is_empty() {
-                if let Some(tree) = NodeRef::get_mut(&mut root.tree) {
+        if let Some(mut root) = self.root.as_mut().and_then(Root::get_mut) {
+            if root.delta().is_empty() {
+                if let Some(tree) = NodeRef::get_mut(root.tree()) {
                     match tree.replace_unique(entry.key, entry.value) {
                         Ok(old) => return (Some(old), Released::new()),
                         Err(value) => entry.value = value,
@@ -417,24 +247,21 @@ impl Map {
 
     #[inline(never)]
     fn insert_slow(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
-        let local = usize::from(!entry.meta.inherit);
+        let local = usize::from(!entry.meta().inherit);
         let Some(root) = &mut self.root else {
-            let tree = Node::single(entry);
-            self.root = Some(triomphe::Arc::new(Root {
-                len: 1,
-                local,
-                delta: Vec::new(),
-                tree: NodeRef::new(tree),
-            }));
+            let tree = NodeRef::new(Node::single(entry));
+            self.root = Some(Root::new(tree, 1, local, 0));
             return (None, Released::new());
         };
         // A shared root is copied: one reference count for the trie and one per delta entry.
-        let root = triomphe::Arc::make_mut(root);
-        let (old, released) = root.write(Delta::Bound(entry));
-        if old.is_none() {
-            root.len += 1;
-            root.local += local;
+        let mut root = root.make_mut(spare_for(root, entry.key));
+        let (old, released) = write(&mut root, Delta::Bound(entry));
+        match &old {
+            None => *root.len() += 1,
+            // The old binding's record counts for itself (see `Node::replace_unique`).
+            Some(old) => *root.local() -= usize::from(!old.meta().inherit),
         }
+        *root.local() += local;
         (old, released)
     }
 
@@ -443,16 +270,17 @@ impl Map {
         let Some(entry) = self.get(key) else {
             return (None, Released::new());
         };
-        let local = usize::from(!entry.meta.inherit);
+        let local = usize::from(!entry.meta().inherit);
         let shared = self.root.as_mut().expect("a bound key has a root");
-        let root = triomphe::Arc::make_mut(shared);
-        let (old, mut released) = root.write(Delta::Unbound(key));
-        root.len -= 1;
-        root.local -= local;
-        if root.len == 0 {
+        let spare = spare_for(shared, key);
+        let mut root = shared.make_mut(spare);
+        let (old, mut released) = write(&mut root, Delta::Unbound(key));
+        *root.len() -= 1;
+        *root.local() -= local;
+        if *root.len() == 0 {
             // The trie may still hold values the delta unbinds: they leave through `released`.
-            released.extend(root.compact());
-            debug_assert!(root.tree.is_empty());
+            released.extend(compact(&mut root));
+            debug_assert!(root.tree().is_empty());
             self.root = None;
         }
         (old, released)
@@ -462,12 +290,12 @@ impl Map {
     pub(crate) fn entries(&self) -> Vec<&Entry> {
         let mut out = Vec::with_capacity(self.len());
         if let Some(root) = &self.root {
-            root.tree.for_each(&mut |entry| {
-                if !root.delta.iter().any(|change| change.key() == entry.key) {
+            root.tree().for_each(&mut |entry| {
+                if !root.delta().iter().any(|change| change.key() == entry.key) {
                     out.push(entry);
                 }
             });
-            out.extend(root.delta.iter().filter_map(Delta::entry));
+            out.extend(root.delta().iter().filter_map(Delta::entry));
         }
         out
     }
@@ -481,7 +309,7 @@ impl Map {
         let local: Vec<u64> = self
             .entries()
             .into_iter()
-            .filter(|entry| !entry.meta.inherit)
+            .filter(|entry| !entry.meta().inherit)
             .map(|entry| entry.key)
             .collect();
         let mut map = self.clone();
@@ -498,7 +326,7 @@ impl Map {
     pub(crate) fn same_root(&self, other: &Map) -> bool {
         match (&self.root, &other.root) {
             (None, None) => true,
-            (Some(a), Some(b)) => triomphe::Arc::ptr_eq(a, b),
+            (Some(a), Some(b)) => a.ptr_eq(b),
             _ => false,
         }
     }
@@ -586,6 +414,25 @@ mod tests {
         }
         assert_eq!(map.len(), 0);
         assert!(map.root.is_none());
+    }
+
+    #[test]
+    fn a_binding_under_a_new_record_moves_the_local_count() {
+        let bind = |key: u64, inherit: bool| {
+            // SAFETY: the record is for `u64`.
+            let value = unsafe { store(key, Meta::of::<u64>("recounted", inherit)) };
+            Entry { key, value }
+        };
+        let mut map = Map::new();
+        map.insert(bind(1, true));
+        map.insert(bind(1, false));
+        assert_eq!((map.len(), map.local()), (1, 1));
+        let snapshot = map.clone();
+        map.insert(bind(1, true));
+        assert_eq!((map.len(), map.local(), snapshot.local()), (1, 0, 1));
+        map.insert(bind(1, false));
+        assert!(map.remove(1).0.is_some());
+        assert_eq!((map.len(), map.local()), (0, 0));
     }
 
     #[test]

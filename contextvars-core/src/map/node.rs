@@ -9,12 +9,12 @@ const MASK: u64 = (1 << BITS) - 1;
 /// The shift of the deepest level: it sees the top four bits of the key.
 const MAX_SHIFT: u32 = 60;
 
+/// No third variant: the entry's non-null record pointer is the niche that tells the two
+/// apart, so a slot is no bigger than an entry.
 #[derive(Clone)]
 enum Slot {
     Entry(Entry),
     Child(NodeRef),
-    /// Only while a slot is being rebuilt in place; never seen outside `Node::insert`.
-    Vacant,
 }
 
 #[derive(Clone, Default)]
@@ -42,21 +42,20 @@ impl Node {
         }
     }
 
-    fn with_slots(slots: Vec<(usize, Slot)>) -> Node {
-        let mut node = Node {
-            positions: [0; 32],
-            slots: Vec::with_capacity(slots.len()),
-        };
-        for (position, slot) in slots {
-            node.slots.push(slot);
-            node.positions[position] = node.slot_count();
-        }
-        node
+    /// Adds `slot` at `position`, which must be empty.
+    fn push(&mut self, position: usize, slot: Slot) {
+        self.slots.push(slot);
+        self.positions[position] = self.slot_count();
     }
 
     /// A top node holding one entry, with no spare room.
     pub(super) fn single(entry: Entry) -> Node {
-        Node::with_slots(vec![(position(entry.key, 0), Slot::Entry(entry))])
+        let mut node = Node {
+            positions: [0; 32],
+            slots: Vec::with_capacity(1),
+        };
+        node.push(position(entry.key, 0), Slot::Entry(entry));
+        node
     }
 
     /// `slots.len()`, which never exceeds the 32 positions.
@@ -75,7 +74,6 @@ impl Node {
                     node = child;
                     shift += BITS;
                 }
-                Slot::Vacant => unreachable!("vacant slot outside insert"),
             }
         }
     }
@@ -95,26 +93,29 @@ impl Node {
                     shift += BITS;
                 }
                 Slot::Child(_) => return false,
-                _ => return true,
+                Slot::Entry(_) => return true,
             }
         }
     }
 
-    /// A node holding two entries whose keys agree below `shift`.
-    fn pair(a: Entry, b: Entry, shift: u32) -> Node {
+    /// Fills this empty node with two entries whose keys agree below `shift`, with no spare
+    /// room.
+    fn fill_pair(&mut self, a: Entry, b: Entry, shift: u32) {
         debug_assert!(
             shift <= MAX_SHIFT,
             "distinct keys must differ at some level"
         );
         let (position_a, position_b) = (position(a.key, shift), position(b.key, shift));
         if position_a == position_b {
-            let child = Node::pair(a, b, shift + BITS);
-            return Node::with_slots(vec![(position_a, Slot::Child(NodeRef::new(child)))]);
+            let mut child = Node::default();
+            child.fill_pair(a, b, shift + BITS);
+            self.slots.reserve_exact(1);
+            self.push(position_a, Slot::Child(NodeRef::new(child)));
+            return;
         }
-        Node::with_slots(vec![
-            (position_a, Slot::Entry(a)),
-            (position_b, Slot::Entry(b)),
-        ])
+        self.slots.reserve_exact(2);
+        self.push(position_a, Slot::Entry(a));
+        self.push(position_b, Slot::Entry(b));
     }
 
     /// Rebinds `key`, already bound in this trie, to `value` in place when no node on its path
@@ -134,7 +135,11 @@ impl Node {
                 return Err(value);
             };
             match &mut node.slots[index] {
-                Slot::Entry(entry) if entry.key == key => {
+                // The same record, so the map's count of local entries stays right (a
+                // variable's record changes only if its `inherit` does after a set).
+                Slot::Entry(entry)
+                    if entry.key == key && std::ptr::eq(entry.meta(), value.meta()) =>
+                {
                     return Ok(std::mem::replace(&mut entry.value, value));
                 }
                 Slot::Child(child) => match NodeRef::get_mut(child) {
@@ -144,7 +149,7 @@ impl Node {
                     }
                     None => return Err(value),
                 },
-                _ => return Err(value),
+                Slot::Entry(_) => return Err(value),
             }
         }
     }
@@ -156,32 +161,33 @@ impl Node {
 
     fn insert_at(&mut self, entry: Entry, shift: u32) -> Option<ValueRef> {
         let Some(index) = self.slot(entry.key, shift) else {
-            self.slots.push(Slot::Entry(entry));
-            self.positions[position(self.key_of_last(), shift)] = self.slot_count();
+            self.push(position(entry.key, shift), Slot::Entry(entry));
             return None;
         };
         match &mut self.slots[index] {
             Slot::Entry(existing) if existing.key == entry.key => {
-                existing.meta = entry.meta;
                 Some(std::mem::replace(&mut existing.value, entry.value))
             }
             Slot::Entry(_) => {
+                // The two entries move into a new child, made empty first so that the one here
+                // can be moved out of its slot.
                 let slot = &mut self.slots[index];
-                let Slot::Entry(existing) = std::mem::replace(slot, Slot::Vacant) else {
+                let Slot::Entry(existing) =
+                    std::mem::replace(slot, Slot::Child(NodeRef::new(Node::default())))
+                else {
                     unreachable!()
                 };
-                *slot = Slot::Child(NodeRef::new(Node::pair(existing, entry, shift + BITS)));
+                let Slot::Child(child) = slot else {
+                    unreachable!()
+                };
+                NodeRef::get_mut(child).expect("made just now").fill_pair(
+                    existing,
+                    entry,
+                    shift + BITS,
+                );
                 None
             }
             Slot::Child(child) => NodeRef::make_mut(child).insert_at(entry, shift + BITS),
-            Slot::Vacant => unreachable!("vacant slot outside insert"),
-        }
-    }
-
-    fn key_of_last(&self) -> u64 {
-        match self.slots.last() {
-            Some(Slot::Entry(entry)) => entry.key,
-            _ => unreachable!("insert pushes an entry"),
         }
     }
 
@@ -220,7 +226,6 @@ impl Node {
                 }
                 removed
             }
-            Slot::Vacant => unreachable!("vacant slot outside insert"),
         }
     }
 
@@ -229,12 +234,23 @@ impl Node {
             match slot {
                 Slot::Entry(entry) => f(entry),
                 Slot::Child(child) => child.for_each(f),
-                Slot::Vacant => unreachable!("vacant slot outside insert"),
             }
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.slots.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_no_bigger_than_its_entry() {
+        assert_eq!(std::mem::size_of::<Slot>(), std::mem::size_of::<Entry>());
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<Entry>(), 24);
     }
 }
