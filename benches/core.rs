@@ -429,7 +429,33 @@ fn bench_reset_module(c: &mut Criterion) {
         });
     });
     assert_eq!(ctx.len(), 16);
+    // A fresh context's first binds, as a request's: the map's first allocations and its growth
+    // to 4 and to 16 variables, dropped with the context.
+    for n in [4, 16] {
+        g.bench_with_input(BenchmarkId::new("ours.fresh_fill", n), &n, |b, &n| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                let mut fresh = Context::new();
+                fresh.run(|| set_first(n, i));
+                drop(black_box(fresh));
+            });
+        });
+    }
     g.finish();
+}
+
+/// Binds the first `n` of the 16 declared variables to `i`.
+fn set_first(n: usize, i: u64) {
+    use sixteen::{V0, V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15};
+    for var in [
+        &V0, &V1, &V2, &V3, &V4, &V5, &V6, &V7, &V8, &V9, &V10, &V11, &V12, &V13, &V14, &V15,
+    ]
+    .into_iter()
+    .take(n)
+    {
+        drop(var.set(black_box(i)));
+    }
 }
 
 fn all(c: &mut Criterion) {
