@@ -6,6 +6,8 @@ pub(super) type NodeRef = triomphe::Arc<Node>;
 
 const BITS: u32 = 5;
 const MASK: u64 = (1 << BITS) - 1;
+/// The room of a fresh map's top node, in slots.
+const FIRST_ROOM: usize = 4;
 /// The shift of the deepest level: it sees the top four bits of the key.
 const MAX_SHIFT: u32 = 60;
 
@@ -48,11 +50,12 @@ impl Node {
         self.positions[position] = self.slot_count();
     }
 
-    /// A top node holding one entry, with no spare room.
+    /// A top node holding one entry, with room for [`FIRST_ROOM`] entries: a fresh context's
+    /// first few binds do not reallocate it.
     pub(super) fn single(entry: Entry) -> Node {
         let mut node = Node {
             positions: [0; 32],
-            slots: Vec::with_capacity(1),
+            slots: Vec::with_capacity(FIRST_ROOM),
         };
         node.push(position(entry.key, 0), Slot::Entry(entry));
         node
