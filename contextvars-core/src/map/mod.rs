@@ -11,12 +11,15 @@
 //!
 //! **Nodes.** One kind only. Level `d` looks at key bits `5d .. 5d+5` (the last level, `d = 12`,
 //! has the top four bits), so the trie is at most 13 levels deep and in practice `log32(n)`: one
-//! level below 32 variables, three at 100,000. A node holds a vector of slots, one per occupied
-//! position, and a 32-byte table from each position to 1 + its slot's index (0 when empty). That
+//! level below 32 variables, three at 100,000. A node holds its slots, one per occupied position,
+//! and a 32-byte table from each position to 1 + its slot's index (0 when empty), with its
+//! reference count, in one allocation: the table and the counts first, the slots after them. That
 //! table stands where `hamt.c` has a bitmap and a popcount: baseline x86-64 has no popcount
 //! instruction, and a byte load is cheaper than the software one (measured: a lookup at 100,000
 //! variables went from ~30 to ~14 ns). Slots are in no particular order; a removal moves the last
-//! slot into the hole. A slot is either an entry (below) or a child node
+//! slot into the hole. A node that no snapshot shares grows by reallocating, about half again
+//! at a time; a copy has exactly the room its slots take, and a fresh map's top node room for
+//! four, a request's first few variables. A slot is either an entry (below) or a child node
 //! one level deeper. Two keys that share a position at one level move into a child node
 //! together; a child left with a single entry after a removal is folded back into its parent, so
 //! the set of occupied positions at every level depends only on the set of keys.
@@ -27,10 +30,11 @@
 //! pushed small tokio tasks over an allocation step (measured: +110 ns a task at 32 bytes,
 //! nothing at 16).
 //!
-//! **Sharing.** Nodes are reference counted with `triomphe::Arc`, which has no weak count, so a
+//! **Sharing.** Nodes are reference counted like an `Arc` without a weak count, so a
 //! uniqueness check is one atomic load rather than a read-modify-write. Copying a map (what
 //! `copy_context` does) is one reference count on the root: O(1) at any size. A write to a map
-//! that no snapshot shares mutates the trie in place and allocates nothing.
+//! that no snapshot shares changes the trie in place: a rebind allocates nothing, a new key at
+//! most grows one node or adds one.
 //!
 //! **Writes under a snapshot** are where a plain HAMT loses to CPython: copying the path costs
 //! one atomic increment per slot of every copied node (and a decrement when it goes), where
@@ -67,7 +71,7 @@ mod node;
 mod root;
 mod value;
 
-use node::{Node, NodeRef};
+use node::NodeRef;
 use root::{Root, RootMut};
 
 pub(crate) use value::{InlineValue, Meta, Stored, Value, ValueRef, is_plain, store};
@@ -159,7 +163,7 @@ fn write_change(root: &mut RootMut<'_>, change: Delta) -> (Option<ValueRef>, Rel
         let old = std::mem::replace(&mut root.delta()[index], change);
         return (old.into_value(), Released::new());
     }
-    if let Some(tree) = NodeRef::get_mut(root.tree()).filter(|t| t.path_is_unique(key)) {
+    if let Some(mut tree) = NodeRef::get_mut(root.tree()).filter(|t| t.path_is_unique(key)) {
         let old = match change {
             Delta::Bound(entry) => tree.insert(entry),
             Delta::Unbound(key) => Some(tree.remove(key)),
@@ -183,7 +187,7 @@ fn compact(root: &mut RootMut<'_>) -> Released {
     }
     NodeRef::make_mut(root.tree());
     while let Some(change) = root.pop() {
-        let tree = NodeRef::get_mut(root.tree()).expect("made unique above");
+        let mut tree = NodeRef::get_mut(root.tree()).expect("made unique above");
         released.extend(match change {
             Delta::Bound(entry) => tree.insert(entry),
             Delta::Unbound(key) => Some(tree.remove(key)),
@@ -249,7 +253,7 @@ impl Map {
     fn insert_slow(&mut self, entry: Entry) -> (Option<ValueRef>, Released) {
         let local = usize::from(!entry.meta().inherit);
         let Some(root) = &mut self.root else {
-            let tree = NodeRef::new(Node::single(entry));
+            let tree = NodeRef::single(entry);
             self.root = Some(Root::new(tree, 1, local, 0));
             return (None, Released::new());
         };
@@ -258,7 +262,7 @@ impl Map {
         let (old, released) = write(&mut root, Delta::Bound(entry));
         match &old {
             None => *root.len() += 1,
-            // The old binding's record counts for itself (see `Node::replace_unique`).
+            // The old binding's record counts for itself (see `NodeMut::replace_unique`).
             Some(old) => *root.local() -= usize::from(!old.meta().inherit),
         }
         *root.local() += local;

@@ -269,7 +269,6 @@ impl RootMut<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::node::Node;
     use super::super::{Entry, Meta, store};
     use super::*;
 
@@ -281,7 +280,7 @@ mod tests {
 
     #[test]
     fn changes_grow_copy_and_drop_with_their_root() {
-        let mut root = Root::new(NodeRef::new(Node::default()), 0, 0, 0);
+        let mut root = Root::new(NodeRef::empty(), 0, 0, 0);
         for key in 1..=5 {
             root.get_mut().expect("unique").push(bound(key, key));
         }
