@@ -67,6 +67,7 @@
 //!
 //! **Reads** take `&self` and touch no reference count.
 
+mod counted;
 mod node;
 mod root;
 mod value;

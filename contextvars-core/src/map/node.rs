@@ -6,11 +6,11 @@
 //! vector header. A node that no other holds grows in place by reallocating, a few slots at a
 //! time; a copy, made for a write under a snapshot, has exactly the room its slots take.
 
-use std::alloc::{Layout, alloc, dealloc, handle_alloc_error, realloc};
+use std::alloc::{Layout, dealloc};
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
+use super::counted::{Count, allocate, reallocate};
 use super::{Entry, ValueRef};
 
 const BITS: u32 = 5;
@@ -32,7 +32,7 @@ enum Slot {
 /// The fields before the slots.
 #[repr(C)]
 struct Header {
-    count: AtomicUsize,
+    count: Count,
     /// For each of the level's 32 positions, 1 + the index of its slot, or 0 when empty.
     positions: [u8; 32],
     /// How many slots follow the header (at most 32), and how many fit in the allocation.
@@ -95,18 +95,13 @@ impl NodeRef {
     /// An empty node with room for `cap` slots.
     fn with_room(cap: u8) -> NodeRef {
         let layout = layout(cap);
-        // SAFETY: the layout is not zero-sized (it holds the header).
-        let ptr = unsafe { alloc(layout) };
-        // Aligned for a header: the layout's alignment is at least the header's.
-        #[allow(clippy::cast_ptr_alignment)]
-        let ptr = ptr.cast::<Header>();
-        let Some(ptr) = NonNull::new(ptr) else {
-            handle_alloc_error(layout)
-        };
+        // SAFETY: the layout holds the header first, so it is not zero-sized and is aligned for
+        // one.
+        let ptr = unsafe { allocate::<Header>(layout) };
         // SAFETY: freshly allocated for a header (and `cap` slots, left uninitialized).
         unsafe {
             ptr.as_ptr().write(Header {
-                count: AtomicUsize::new(1),
+                count: Count::one(),
                 positions: [0; 32],
                 len: 0,
                 cap,
@@ -152,8 +147,7 @@ impl NodeRef {
 
     #[inline]
     fn is_unique(&self) -> bool {
-        // Acquire, as `Arc::get_mut`: the other holders' last accesses happen before ours.
-        self.header().count.load(Ordering::Acquire) == 1
+        self.header().count.is_unique()
     }
 
     /// Write access when no other node or root holds this node.
@@ -242,11 +236,7 @@ impl NodeRef {
 impl Clone for NodeRef {
     #[inline]
     fn clone(&self) -> NodeRef {
-        // Relaxed, as `Arc::clone`: made from a count the caller holds.
-        let old = self.header().count.fetch_add(1, Ordering::Relaxed);
-        if old > isize::MAX as usize {
-            std::process::abort();
-        }
+        self.header().count.increment();
         NodeRef { ptr: self.ptr }
     }
 }
@@ -254,16 +244,10 @@ impl Clone for NodeRef {
 impl Drop for NodeRef {
     #[inline]
     fn drop(&mut self) {
-        // As `Root`'s drop: a count of one seen here is final, so a node this holder owns alone
-        // skips the atomic read-modify-write.
-        let count = &self.header().count;
-        if count.load(Ordering::Acquire) != 1 {
-            if count.fetch_sub(1, Ordering::Release) != 1 {
-                return;
-            }
-            fence(Ordering::Acquire);
+        // A node this holder owns alone skips the atomic read-modify-write (`Count::release`).
+        if self.header().count.release() {
+            self.drop_last();
         }
-        self.drop_last();
     }
 }
 
@@ -323,17 +307,10 @@ impl<'a> NodeMut<'a> {
         if len == cap {
             let new_cap = grown(cap);
             let (old, new) = (layout(cap), layout(new_cap));
-            // SAFETY: the allocation was made with `old`; the new size is not zero and keeps
-            // the alignment. Moving a node's bytes moves its slots, which nothing points into
-            // (this is the only holder, and children are pointed to, not inside).
-            let ptr = unsafe { realloc(self.node.ptr.as_ptr().cast(), old, new.size()) };
-            // Aligned for a header: `realloc` keeps the layout's alignment.
-            #[allow(clippy::cast_ptr_alignment)]
-            let ptr = ptr.cast::<Header>();
-            let Some(ptr) = NonNull::new(ptr) else {
-                handle_alloc_error(new)
-            };
-            self.node.ptr = ptr;
+            // SAFETY: the allocation was made with `old`; `new` is not zero-sized and has its
+            // alignment. Moving a node's bytes moves its slots, which nothing points into (this
+            // is the only holder, and children are pointed to, not inside).
+            self.node.ptr = unsafe { reallocate(self.node.ptr, old, new) };
             self.header().cap = new_cap;
         }
         // SAFETY: there is room at `len`, which holds no slot.

@@ -7,17 +7,17 @@
 //! root that no snapshot shares grows by one change at a time (a reallocation), so a snapshot
 //! diverged by a few writes holds no spare room.
 
-use std::alloc::{Layout, alloc, dealloc, handle_alloc_error, realloc};
+use std::alloc::{Layout, dealloc};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use super::Delta;
+use super::counted::{Count, allocate, reallocate};
 use super::node::NodeRef;
 
 /// The fields before the changes.
 #[repr(C)]
 struct Header {
-    count: AtomicUsize,
+    count: Count,
     len: usize,
     /// How many entries belong to variables declared `inherit = false`.
     local: usize,
@@ -57,18 +57,13 @@ impl Root {
     /// A root over `tree`, with no changes and room for `cap`.
     pub(super) fn new(tree: NodeRef, len: usize, local: usize, cap: u32) -> Root {
         let layout = layout(cap);
-        // SAFETY: the layout is not zero-sized (it holds the header).
-        let ptr = unsafe { alloc(layout) };
-        // Aligned for a header: the layout's alignment is the header's.
-        #[allow(clippy::cast_ptr_alignment)]
-        let ptr = ptr.cast::<Header>();
-        let Some(ptr) = NonNull::new(ptr) else {
-            handle_alloc_error(layout)
-        };
+        // SAFETY: the layout holds the header first, so it is not zero-sized and is aligned for
+        // one.
+        let ptr = unsafe { allocate::<Header>(layout) };
         // SAFETY: freshly allocated for a header (and `cap` changes, left uninitialized).
         unsafe {
             ptr.as_ptr().write(Header {
-                count: AtomicUsize::new(1),
+                count: Count::one(),
                 len,
                 local,
                 tree,
@@ -124,14 +119,16 @@ impl Root {
     /// Write access when no other map holds this root.
     #[inline]
     pub(super) fn get_mut(&mut self) -> Option<RootMut<'_>> {
-        // Acquire, as `Arc::get_mut`: the other holders' last accesses happen before ours.
-        (self.header().count.load(Ordering::Acquire) == 1).then_some(RootMut { root: self })
+        self.header()
+            .count
+            .is_unique()
+            .then_some(RootMut { root: self })
     }
 
     /// Write access, copying the root first when another map holds it; a copy has room for its
     /// changes and `spare` more.
     pub(super) fn make_mut(&mut self, spare: u32) -> RootMut<'_> {
-        if self.header().count.load(Ordering::Acquire) != 1 {
+        if !self.header().count.is_unique() {
             let header = self.header();
             let copy = Root::new(
                 header.tree.clone(),
@@ -156,28 +153,17 @@ impl Root {
 impl Clone for Root {
     #[inline]
     fn clone(&self) -> Root {
-        // Relaxed, as `Arc::clone`: made from a count the caller holds.
-        let old = self.header().count.fetch_add(1, Ordering::Relaxed);
-        if old > isize::MAX as usize {
-            std::process::abort();
-        }
+        self.header().count.increment();
         Root { ptr: self.ptr }
     }
 }
 
 impl Drop for Root {
     fn drop(&mut self) {
-        // A count of one seen here is final: no other holder is left to make another. The load
-        // is Acquire, as the fence after the decrement below: every other holder's use happens
-        // before the teardown. A snapshot dropped after the write that diverged from it, the
-        // common case, so skips the atomic read-modify-write.
-        let count = &self.header().count;
-        if count.load(Ordering::Acquire) != 1 {
-            // Release, then Acquire before the teardown, as `Arc` does.
-            if count.fetch_sub(1, Ordering::Release) != 1 {
-                return;
-            }
-            fence(Ordering::Acquire);
+        // A snapshot dropped after the write that diverged from it, the common case, holds the
+        // last count and skips the atomic read-modify-write (see `Count::release`).
+        if !self.header().count.release() {
+            return;
         }
         let cap = self.header().delta_cap;
         // SAFETY: the count reached zero, so this is the only access: the initialized changes
@@ -230,17 +216,10 @@ impl RootMut<'_> {
         let (len, cap) = (self.header().delta_len, self.header().delta_cap);
         if len == cap {
             let (old, new) = (layout(cap), layout(cap + 1));
-            // SAFETY: the allocation was made with `old`; the new size is not zero and keeps
-            // the alignment. Moving a root's bytes moves its fields, which nothing else points
-            // into (this is the only holder).
-            let ptr = unsafe { realloc(self.root.ptr.as_ptr().cast(), old, new.size()) };
-            // Aligned for a header: `realloc` keeps the layout's alignment, the header's.
-            #[allow(clippy::cast_ptr_alignment)]
-            let ptr = ptr.cast::<Header>();
-            let Some(ptr) = NonNull::new(ptr) else {
-                handle_alloc_error(new)
-            };
-            self.root.ptr = ptr;
+            // SAFETY: the allocation was made with `old`; `new` is not zero-sized and has its
+            // alignment. Moving a root's bytes moves its fields, which nothing else points into
+            // (this is the only holder).
+            self.root.ptr = unsafe { reallocate(self.root.ptr, old, new) };
             self.header().delta_cap = cap + 1;
         }
         // SAFETY: there is room at `len`, which holds no change.
