@@ -8,7 +8,6 @@ use tracing::metadata::Kind;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
 
 use crate::fields::{Field, Selection};
 use crate::span::{field_set, with_values};
@@ -25,8 +24,7 @@ use crate::span::{field_set, with_values};
 ///
 /// Add it last, after the layers that should see the values (`registry().with(fmt).with(otel)
 /// .with(spans)`): a layer learns of a span before it is given the span's records only if it
-/// comes earlier. It needs a subscriber that looks spans up, as `tracing_subscriber::registry()`
-/// does.
+/// comes earlier.
 ///
 /// A span that declares a field of a variable's name itself (one opened from a
 /// [`SpanTemplate`](crate::SpanTemplate), a request span) is left to record it: each variable appears once per span.
@@ -81,17 +79,12 @@ impl ContextSpanLayer {
     }
 }
 
-impl<S> Layer<S> for ContextSpanLayer
-where
-    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
-{
+impl<S: Subscriber> Layer<S> for ContextSpanLayer {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        #[cfg(not(feature = "json"))]
-        let _ = ctx;
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
         let Some(dispatch) = self
             .dispatch
             .get()
@@ -106,31 +99,9 @@ where
         // The values are recorded while borrowed from their bindings: no string is copied.
         with_values(&self.selection, &skip, &mut |values| {
             if values.iter().any(Option::is_some) {
-                #[cfg(feature = "json")]
-                write_json_once(&ctx, id);
                 dispatch.record(id, &Record::new(&self.fields.value_set_all(values)));
             }
         });
-    }
-}
-
-/// tracing-subscriber's JSON fields add a record to a span's fields formatted before by parsing
-/// them back and writing them again; a span with no fields of its own was formatted as `{}`.
-/// Emptied, its fields are written once, straight from the record, with the same output.
-#[cfg(feature = "json")]
-fn write_json_once<S>(ctx: &Context<'_, S>, id: &Id)
-where
-    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
-{
-    use tracing_subscriber::fmt::FormattedFields;
-    use tracing_subscriber::fmt::format::JsonFields;
-
-    let Some(span) = ctx.span(id) else { return };
-    let mut extensions = span.extensions_mut();
-    if let Some(fields) = extensions.get_mut::<FormattedFields<JsonFields>>() {
-        if fields.fields == "{}" {
-            fields.fields.clear();
-        }
     }
 }
 
